@@ -1,0 +1,10 @@
+//! Adapters: the AWS (DynamoDB, SQS, Secrets Manager) and Lambda implementations of the
+//! domain's ports, plus the process-wide setup every function shares.
+
+pub mod aws;
+pub mod config;
+pub mod dynamodb;
+pub mod lambda;
+pub mod secrets;
+pub mod sqs;
+pub mod system;

@@ -1,0 +1,59 @@
+//! The queued form of every accepted event: one envelope per event, whatever the partner.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::log::Integration;
+use crate::tenant::TenantId;
+
+/// Carried from the webhook through SQS to the worker and onto every log line and record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TraceId(String);
+
+impl TraceId {
+    pub fn new(id: impl Into<String>) -> Self {
+        TraceId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TraceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub const ENVELOPE_VERSION: u8 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u8,
+    pub tenant_id: TenantId,
+    pub integration: Integration,
+    /// `whatsapp.message`, `whatsapp.status`, ...
+    pub kind: String,
+    /// The partner's id of this event (wamid, leadgen id): the idempotency key.
+    pub external_id: String,
+    pub trace_id: TraceId,
+    pub received_at: DateTime<Utc>,
+    pub payload: serde_json::Value,
+}
+
+impl Envelope {
+    pub fn to_json(&self) -> String {
+        // Serializing plain data into a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let envelope: Envelope = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if envelope.v != ENVELOPE_VERSION {
+            return Err(format!("unsupported envelope version {}", envelope.v));
+        }
+        Ok(envelope)
+    }
+}

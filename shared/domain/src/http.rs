@@ -1,0 +1,63 @@
+//! A transport-neutral HTTP answer. Function crates turn it into a `lambda_http` response, so
+//! use cases decide status codes and bodies without knowing about Lambda.
+
+use serde_json::json;
+
+use crate::error::FieldError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            body: body.to_string(),
+        }
+    }
+
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
+    }
+
+    /// `{"error": {"code", "message", "field"?, "trace_id"}}`: every 4xx/5xx looks like this.
+    pub fn error(status: u16, code: &str, message: &str, field: Option<&str>, trace_id: &str) -> Self {
+        let mut error = json!({ "code": code, "message": message, "trace_id": trace_id });
+        if let Some(field) = field {
+            error["field"] = json!(field);
+        }
+        Self::json(status, &json!({ "error": error }))
+    }
+
+    /// A 400 naming every field that is wrong (the first one also as `field`).
+    pub fn invalid(errors: &[FieldError], trace_id: &str) -> Self {
+        let first = errors.first();
+        let mut reply = json!({
+            "error": {
+                "code": first.map(|e| e.code.as_str()).unwrap_or("invalid_request"),
+                "message": first
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .unwrap_or_else(|| "invalid request".into()),
+                "trace_id": trace_id,
+                "details": errors,
+            }
+        });
+        if let Some(first) = first {
+            reply["error"]["field"] = json!(first.field);
+        }
+        Self::json(400, &reply)
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}

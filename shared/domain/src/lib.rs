@@ -1,0 +1,25 @@
+//! The ONE CRM integration domain: types, rules and ports.
+//!
+//! This crate knows nothing of Lambda, AWS or HTTP clients. Adapters (`onecrm-adapters`)
+//! implement the traits in [`ports`]; function crates wire adapters to the use cases here.
+
+pub mod batch;
+pub mod envelope;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod mask;
+pub mod meta;
+pub mod money;
+pub mod party;
+pub mod phone;
+pub mod ports;
+pub mod task;
+pub mod tax_id;
+pub mod tenant;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod text;
+pub mod time;
+pub mod timeline;
+pub mod whatsapp;

@@ -1,0 +1,236 @@
+//! Customer cards: companies and people we sell to, their contacts, and leads.
+//!
+//! A card is found by an identity key (E.164 phone, folded e-mail, tax id, external id), each
+//! unique per tenant: two concurrent first messages from one number make one lead.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::phone::PhoneNumber;
+use crate::timeline::Channel;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardKind {
+    Lead,
+    Customer,
+    Contact,
+}
+
+/// What an identity lookup returns: enough to route an interaction without reading the card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRef {
+    pub card_id: String,
+    pub kind: CardKind,
+    pub display_name: String,
+}
+
+/// A key that identifies at most one card per tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IdentityKey {
+    Phone(PhoneNumber),
+    /// Already folded with [`crate::text::fold_email`].
+    Email(String),
+    /// TCKN or VKN digits.
+    TaxId(String),
+    /// A partner's id for the card: `("logo", "120.01.001")`, `("insurup", "...")`.
+    External { system: String, id: String },
+}
+
+impl IdentityKey {
+    pub fn key(&self) -> String {
+        match self {
+            IdentityKey::Phone(p) => format!("PHONE#{}", p.as_str()),
+            IdentityKey::Email(e) => format!("EMAIL#{e}"),
+            IdentityKey::TaxId(t) => format!("TAX#{t}"),
+            IdentityKey::External { system, id } => format!("EXT#{system}#{id}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadSource {
+    #[serde(rename = "whatsapp")]
+    WhatsApp,
+    MetaLeadAds,
+    WebForm,
+    Phone,
+    Other,
+}
+
+impl LeadSource {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LeadSource::WhatsApp => "whatsapp",
+            LeadSource::MetaLeadAds => "meta_lead_ads",
+            LeadSource::WebForm => "web_form",
+            LeadSource::Phone => "phone",
+            LeadSource::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    New,
+    Contacted,
+    Qualified,
+    Converted,
+    Lost,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartyType {
+    Company,
+    Person,
+}
+
+/// The five UTM tags plus the ad click ids (filled by web forms and Lead Ads).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Utm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gclid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fbclid: Option<String>,
+}
+
+/// An ad that brought the contact (WhatsApp click-to-chat ads carry one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdReferral {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub click_id: Option<String>,
+}
+
+/// One touch for attribution: the first and the latest are kept on a lead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Touch {
+    pub channel: Channel,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<AdReferral>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadDetails {
+    pub source: LeadSource,
+    pub status: LeadStatus,
+    #[serde(default)]
+    pub utm: Utm,
+    pub first_touch: Touch,
+    pub last_touch: Touch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerDetails {
+    pub party_type: PartyType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDetails {
+    /// The company card this person belongs to.
+    pub customer_card_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// A customer, contact or lead card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub card_id: String,
+    pub kind: CardKind,
+    pub display_name: String,
+    #[serde(default, with = "phone_list")]
+    pub phones: Vec<PhoneNumber>,
+    #[serde(default)]
+    pub emails: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_ids: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<LeadDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactDetails>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Card {
+    pub fn as_ref(&self) -> CardRef {
+        CardRef {
+            card_id: self.card_id.clone(),
+            kind: self.kind,
+            display_name: self.display_name.clone(),
+        }
+    }
+
+    /// Every identity key this card claims (phones, e-mails, tax id, external ids).
+    pub fn identity_keys(&self) -> Vec<IdentityKey> {
+        let mut keys: Vec<IdentityKey> = self.phones.iter().cloned().map(IdentityKey::Phone).collect();
+        keys.extend(self.emails.iter().cloned().map(IdentityKey::Email));
+        if let Some(tax) = self.customer.as_ref().and_then(|c| c.tax_id.clone()) {
+            keys.push(IdentityKey::TaxId(tax));
+        }
+        keys.extend(self.external_ids.iter().map(|(system, id)| IdentityKey::External {
+            system: system.clone(),
+            id: id.clone(),
+        }));
+        keys
+    }
+}
+
+/// A free-text note on a card (a new lead gets the first message as its note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub note_id: String,
+    pub card_id: String,
+    pub text: String,
+    /// `system:whatsapp` for notes written by an integration, else a CRM user id.
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Phones are stored as E.164 strings; reading one back re-validates it.
+mod phone_list {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(phones: &[PhoneNumber], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(phones.iter().map(|p| p.as_str()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PhoneNumber>, D::Error> {
+        let raw: Vec<String> = Vec::deserialize(d)?;
+        raw.iter()
+            .map(|p| PhoneNumber::from_international_digits(p).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}

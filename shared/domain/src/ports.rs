@@ -1,0 +1,170 @@
+//! Ports: what the domain needs from the outside world. Adapters implement them for DynamoDB,
+//! SQS, Secrets Manager and partners; `testing` implements them in memory for unit tests.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::envelope::Envelope;
+use crate::error::PortError;
+use crate::log::{Integration, LogRecord};
+use crate::party::{Card, CardRef, IdentityKey, LeadSource, Note, Touch};
+use crate::task::Task;
+use crate::tenant::{TenantConfig, TenantId, TenantRoute};
+use crate::timeline::TimelineEntry;
+use crate::whatsapp::status::{MessageStatusUpdate, OutboundMessage};
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub trait IdGenerator: Send + Sync {
+    /// A new unique id whose string order follows creation time (UUID v7).
+    fn new_id(&self) -> String;
+}
+
+/// A secret value. Its `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The secret's current value, from an in-process cache while it is fresh.
+    async fn get(&self, name: &str) -> Result<Secret, PortError>;
+    /// Bypasses the cache: call after a partner refused a cached credential (rotation).
+    async fn refresh(&self, name: &str) -> Result<Secret, PortError>;
+}
+
+#[async_trait]
+pub trait TenantDirectory: Send + Sync {
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantConfig>, PortError>;
+    async fn resolve(&self, route: &TenantRoute) -> Result<Option<TenantId>, PortError>;
+}
+
+#[async_trait]
+pub trait EventQueue: Send + Sync {
+    /// Durable once this returns `Ok`: every envelope was accepted by the queue.
+    async fn enqueue(&self, envelopes: &[Envelope]) -> Result<(), PortError>;
+}
+
+#[async_trait]
+pub trait LogSink: Send + Sync {
+    async fn put(&self, record: &LogRecord) -> Result<(), PortError>;
+}
+
+/// Log queries the operator screen needs; each is one index query per tenant.
+#[async_trait]
+pub trait LogReader: Send + Sync {
+    async fn by_integration(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<LogRecord>, PortError>;
+    async fn by_trace(&self, tenant: &TenantId, trace_id: &str) -> Result<Vec<LogRecord>, PortError>;
+    async fn by_error_code(
+        &self,
+        tenant: &TenantId,
+        code: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<LogRecord>, PortError>;
+}
+
+/// Marks an effect as done exactly once: written in the same transaction as the effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// `whatsapp.message`, `meta.leadgen`, ...
+    pub scope: String,
+    pub key: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An inbound interaction on a card that already exists.
+#[derive(Debug, Clone)]
+pub struct CardInteraction {
+    pub idempotency: IdempotencyKey,
+    pub card: CardRef,
+    pub entry: TimelineEntry,
+    /// Updates the lead's last touch when the card is a lead.
+    pub touch: Touch,
+}
+
+/// A new lead with everything that comes with it, written all-or-nothing.
+#[derive(Debug, Clone)]
+pub struct NewLead {
+    pub idempotency: IdempotencyKey,
+    pub card: Card,
+    /// The keys that must not belong to another card yet (E.164 phone for WhatsApp).
+    pub identities: Vec<IdentityKey>,
+    pub note: Option<Note>,
+    pub entry: TimelineEntry,
+    pub task: Option<Task>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Applied,
+    /// The idempotency key was already taken: nothing changed.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewLeadOutcome {
+    Created,
+    Duplicate,
+    /// Another card claimed one of the identities first (a concurrent first message).
+    IdentityTaken,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusOutcome {
+    Applied,
+    /// An equal or later status is already recorded (duplicate or out-of-order delivery).
+    Stale,
+}
+
+#[async_trait]
+pub trait CrmRepository: Send + Sync {
+    async fn find_card(&self, tenant: &TenantId, key: &IdentityKey) -> Result<Option<CardRef>, PortError>;
+    async fn record_interaction(&self, tenant: &TenantId, write: &CardInteraction) -> Result<WriteOutcome, PortError>;
+    async fn create_lead(&self, tenant: &TenantId, write: &NewLead) -> Result<NewLeadOutcome, PortError>;
+    /// Creates a customer or contact card with its identity keys (tenant onboarding, imports).
+    async fn create_card(&self, tenant: &TenantId, card: &Card) -> Result<NewLeadOutcome, PortError>;
+    async fn apply_message_status(&self, tenant: &TenantId, update: &MessageStatusUpdate) -> Result<StatusOutcome, PortError>;
+
+    async fn card(&self, tenant: &TenantId, card_id: &str) -> Result<Option<Card>, PortError>;
+    /// Newest first.
+    async fn timeline(&self, tenant: &TenantId, card_id: &str, limit: usize) -> Result<Vec<TimelineEntry>, PortError>;
+    async fn notes(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Note>, PortError>;
+    async fn tasks(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Task>, PortError>;
+    /// Leads of one source created in `[from, to)`, newest first.
+    async fn leads_by_source(
+        &self,
+        tenant: &TenantId,
+        source: LeadSource,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Card>, PortError>;
+    async fn outbound_message(&self, tenant: &TenantId, wamid: &str) -> Result<Option<OutboundMessage>, PortError>;
+}

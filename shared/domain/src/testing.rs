@@ -1,0 +1,279 @@
+//! In-memory implementations of the ports, for unit tests without I/O. They follow the same
+//! rules as the real adapters (conditional writes, never-regressing statuses), so a use case
+//! tested here behaves the same against DynamoDB.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::envelope::Envelope;
+use crate::error::PortError;
+use crate::log::{LogRecord, MAX_RETENTION_DAYS};
+use crate::party::{Card, CardRef, IdentityKey, LeadSource, Note};
+use crate::ports::*;
+use crate::task::Task;
+use crate::tenant::{TenantConfig, TenantId, TenantRoute};
+use crate::timeline::TimelineEntry;
+use crate::whatsapp::status::{MessageStatusUpdate, OutboundMessage};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub struct FixedClock(Mutex<DateTime<Utc>>);
+
+impl FixedClock {
+    pub fn at(rfc3339: &str) -> Self {
+        let at = DateTime::parse_from_rfc3339(rfc3339).map(|d| d.with_timezone(&Utc)).unwrap_or_default();
+        FixedClock(Mutex::new(at))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = lock(&self.0);
+        *now += by;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.0)
+    }
+}
+
+#[derive(Default)]
+pub struct SequentialIds(AtomicU64);
+
+impl IdGenerator for SequentialIds {
+    fn new_id(&self) -> String {
+        format!("id-{:06}", self.0.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryLogSink(Mutex<Vec<LogRecord>>);
+
+impl MemoryLogSink {
+    pub fn records(&self) -> Vec<LogRecord> {
+        lock(&self.0).clone()
+    }
+}
+
+#[async_trait]
+impl LogSink for MemoryLogSink {
+    async fn put(&self, record: &LogRecord) -> Result<(), PortError> {
+        assert!(record.expires_at - record.occurred_at.timestamp() <= MAX_RETENTION_DAYS * 86_400);
+        lock(&self.0).push(record.clone());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryTenants {
+    tenants: Mutex<HashMap<TenantId, TenantConfig>>,
+    routes: Mutex<HashMap<String, TenantId>>,
+}
+
+impl MemoryTenants {
+    pub fn add(&self, config: TenantConfig, routes: &[TenantRoute]) {
+        for route in routes {
+            lock(&self.routes).insert(route.key(), config.tenant_id.clone());
+        }
+        lock(&self.tenants).insert(config.tenant_id.clone(), config);
+    }
+}
+
+#[async_trait]
+impl TenantDirectory for MemoryTenants {
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantConfig>, PortError> {
+        Ok(lock(&self.tenants).get(id).cloned())
+    }
+
+    async fn resolve(&self, route: &TenantRoute) -> Result<Option<TenantId>, PortError> {
+        Ok(lock(&self.routes).get(&route.key()).cloned())
+    }
+}
+
+#[derive(Default)]
+pub struct MemorySecrets {
+    current: Mutex<HashMap<String, Secret>>,
+    cached: Mutex<HashMap<String, Secret>>,
+    pub refreshes: AtomicU64,
+}
+
+impl MemorySecrets {
+    /// Changes the stored value; `get` keeps answering the cached one until `refresh`.
+    pub fn set(&self, name: &str, value: &str) {
+        lock(&self.current).insert(name.into(), Secret::new(value));
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemorySecrets {
+    async fn get(&self, name: &str) -> Result<Secret, PortError> {
+        if let Some(s) = lock(&self.cached).get(name) {
+            return Ok(s.clone());
+        }
+        self.refresh(name).await
+    }
+
+    async fn refresh(&self, name: &str) -> Result<Secret, PortError> {
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        let secret = lock(&self.current).get(name).cloned().ok_or_else(|| PortError::Rejected(format!("no secret {name}")))?;
+        lock(&self.cached).insert(name.into(), secret.clone());
+        Ok(secret)
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryQueue {
+    sent: Mutex<Vec<Envelope>>,
+    pub failing: AtomicBool,
+}
+
+impl MemoryQueue {
+    pub fn sent(&self) -> Vec<Envelope> {
+        lock(&self.sent).clone()
+    }
+}
+
+#[async_trait]
+impl EventQueue for MemoryQueue {
+    async fn enqueue(&self, envelopes: &[Envelope]) -> Result<(), PortError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(PortError::Unavailable("queue down".into()));
+        }
+        lock(&self.sent).extend_from_slice(envelopes);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct CrmState {
+    idempotency: HashSet<String>,
+    identities: HashMap<(TenantId, String), CardRef>,
+    cards: BTreeMap<(TenantId, String), Card>,
+    timeline: Vec<(TenantId, TimelineEntry)>,
+    notes: Vec<(TenantId, Note)>,
+    tasks: Vec<(TenantId, Task)>,
+    messages: HashMap<(TenantId, String), OutboundMessage>,
+}
+
+/// A CRM store with DynamoDB's all-or-nothing transaction semantics.
+#[derive(Default)]
+pub struct MemoryCrm(Mutex<CrmState>);
+
+impl MemoryCrm {
+    pub fn cards(&self, tenant: &TenantId) -> Vec<Card> {
+        lock(&self.0).cards.iter().filter(|((t, _), _)| t == tenant).map(|(_, c)| c.clone()).collect()
+    }
+}
+
+fn idem_key(tenant: &TenantId, key: &IdempotencyKey) -> String {
+    format!("{tenant}#{}#{}", key.scope, key.key)
+}
+
+#[async_trait]
+impl CrmRepository for MemoryCrm {
+    async fn find_card(&self, tenant: &TenantId, key: &IdentityKey) -> Result<Option<CardRef>, PortError> {
+        Ok(lock(&self.0).identities.get(&(tenant.clone(), key.key())).cloned())
+    }
+
+    async fn record_interaction(&self, tenant: &TenantId, write: &CardInteraction) -> Result<WriteOutcome, PortError> {
+        let mut state = lock(&self.0);
+        if !state.idempotency.insert(idem_key(tenant, &write.idempotency)) {
+            return Ok(WriteOutcome::Duplicate);
+        }
+        if let Some(card) = state.cards.get_mut(&(tenant.clone(), write.card.card_id.clone())) {
+            if let Some(lead) = card.lead.as_mut() {
+                lead.last_touch = write.touch.clone();
+            }
+        }
+        state.timeline.push((tenant.clone(), write.entry.clone()));
+        Ok(WriteOutcome::Applied)
+    }
+
+    async fn create_lead(&self, tenant: &TenantId, write: &NewLead) -> Result<NewLeadOutcome, PortError> {
+        let mut state = lock(&self.0);
+        if state.idempotency.contains(&idem_key(tenant, &write.idempotency)) {
+            return Ok(NewLeadOutcome::Duplicate);
+        }
+        if write.identities.iter().any(|k| state.identities.contains_key(&(tenant.clone(), k.key()))) {
+            return Ok(NewLeadOutcome::IdentityTaken);
+        }
+        state.idempotency.insert(idem_key(tenant, &write.idempotency));
+        for key in &write.identities {
+            state.identities.insert((tenant.clone(), key.key()), write.card.as_ref());
+        }
+        state.cards.insert((tenant.clone(), write.card.card_id.clone()), write.card.clone());
+        state.timeline.push((tenant.clone(), write.entry.clone()));
+        if let Some(note) = &write.note {
+            state.notes.push((tenant.clone(), note.clone()));
+        }
+        if let Some(task) = &write.task {
+            state.tasks.push((tenant.clone(), task.clone()));
+        }
+        Ok(NewLeadOutcome::Created)
+    }
+
+    async fn create_card(&self, tenant: &TenantId, card: &Card) -> Result<NewLeadOutcome, PortError> {
+        let mut state = lock(&self.0);
+        let keys = card.identity_keys();
+        if keys.iter().any(|k| state.identities.contains_key(&(tenant.clone(), k.key()))) {
+            return Ok(NewLeadOutcome::IdentityTaken);
+        }
+        for key in keys {
+            state.identities.insert((tenant.clone(), key.key()), card.as_ref());
+        }
+        state.cards.insert((tenant.clone(), card.card_id.clone()), card.clone());
+        Ok(NewLeadOutcome::Created)
+    }
+
+    async fn apply_message_status(&self, tenant: &TenantId, update: &MessageStatusUpdate) -> Result<StatusOutcome, PortError> {
+        let mut state = lock(&self.0);
+        let key = (tenant.clone(), update.wamid.clone());
+        match OutboundMessage::apply(state.messages.get(&key), update) {
+            Some(next) => {
+                state.messages.insert(key, next);
+                Ok(StatusOutcome::Applied)
+            }
+            None => Ok(StatusOutcome::Stale),
+        }
+    }
+
+    async fn card(&self, tenant: &TenantId, card_id: &str) -> Result<Option<Card>, PortError> {
+        Ok(lock(&self.0).cards.get(&(tenant.clone(), card_id.to_string())).cloned())
+    }
+
+    async fn timeline(&self, tenant: &TenantId, card_id: &str, limit: usize) -> Result<Vec<TimelineEntry>, PortError> {
+        let mut entries: Vec<TimelineEntry> =
+            lock(&self.0).timeline.iter().filter(|(t, e)| t == tenant && e.card_id == card_id).map(|(_, e)| e.clone()).collect();
+        entries.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then(b.entry_id.cmp(&a.entry_id)));
+        entries.truncate(limit);
+        Ok(entries)
+    }
+
+    async fn notes(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Note>, PortError> {
+        Ok(lock(&self.0).notes.iter().filter(|(t, n)| t == tenant && n.card_id == card_id).map(|(_, n)| n.clone()).collect())
+    }
+
+    async fn tasks(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Task>, PortError> {
+        Ok(lock(&self.0).tasks.iter().filter(|(t, x)| t == tenant && x.card_id == card_id).map(|(_, x)| x.clone()).collect())
+    }
+
+    async fn leads_by_source(&self, tenant: &TenantId, source: LeadSource, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Card>, PortError> {
+        let mut leads: Vec<Card> = self
+            .cards(tenant)
+            .into_iter()
+            .filter(|c| c.lead.as_ref().is_some_and(|l| l.source == source) && c.created_at >= from && c.created_at < to)
+            .collect();
+        leads.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(leads)
+    }
+
+    async fn outbound_message(&self, tenant: &TenantId, wamid: &str) -> Result<Option<OutboundMessage>, PortError> {
+        Ok(lock(&self.0).messages.get(&(tenant.clone(), wamid.to_string())).cloned())
+    }
+}

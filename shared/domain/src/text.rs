@@ -1,0 +1,1 @@
+pub fn fold_email(s: &str) -> Option<String> { Some(s.trim().to_lowercase()) }
