@@ -14,7 +14,7 @@ use onecrm_domain::envelope::TraceId;
 use onecrm_domain::http::HttpReply;
 use onecrm_domain::log::IntegrationLog;
 use onecrm_domain::meta::SIGNATURE_HEADER;
-use onecrm_domain::ports::IdGenerator;
+use onecrm_domain::ports::{EventQueue, IdGenerator};
 use onecrm_domain::whatsapp::webhook::{WebhookSettings, WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
 use tracing::Instrument;
 
@@ -27,19 +27,40 @@ impl App {
     /// Wires the real adapters from the environment `template.yaml` defines. Builds clients
     /// only: no network call happens before the first request.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
-        let settings = Settings::from_env()?;
+        let queue = SqsEventQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            config::required("WHATSAPP_QUEUE_URL")?,
+        );
+        Ok(Self::new(sdk, Settings::from_env()?, Arc::new(queue)))
+    }
+
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        settings: Settings,
+        queue: Arc<dyn EventQueue>,
+    ) -> Self {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         let crm = Arc::new(CrmStore::new(dynamo.clone(), &settings.crm_table));
         let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
-        let log = IntegrationLog::new(Arc::new(LogStore::new(dynamo, &settings.log_table)), Arc::new(SystemClock), ids.clone(), settings.log_retention_days);
+        let log = IntegrationLog::new(
+            Arc::new(LogStore::new(dynamo, &settings.log_table)),
+            Arc::new(SystemClock),
+            ids.clone(),
+            settings.log_retention_days,
+        );
         let webhook = WhatsAppWebhook::new(
             crm,
-            Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk))),
-            Arc::new(SqsEventQueue::new(aws_sdk_sqs::Client::new(sdk), config::required("WHATSAPP_QUEUE_URL")?)),
+            Arc::new(SecretsManagerStore::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+            )),
+            queue,
             log,
-            WebhookSettings { secret_prefix: settings.tenant_secret_prefix, max_body_bytes: DEFAULT_MAX_BODY_BYTES },
+            WebhookSettings {
+                secret_prefix: settings.tenant_secret_prefix,
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            },
         );
-        Ok(Self { webhook, ids })
+        Self { webhook, ids }
     }
 }
 
@@ -50,9 +71,27 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
     let span = tracing::info_span!("whatsapp_inbound", trace_id = %trace, request_id = %request_id(&request));
     let reply = async {
         match request.method().as_str() {
-            "GET" => app.webhook.handshake(&handshake_query(&request), &trace).await,
-            "POST" => app.webhook.deliver(header(&request, SIGNATURE_HEADER), request.body().as_ref(), &trace).await,
-            other => HttpReply::error(405, "method_not_allowed", &format!("{other} is not supported; use GET or POST"), None, trace.as_str()),
+            "GET" => {
+                app.webhook
+                    .handshake(&handshake_query(&request), &trace)
+                    .await
+            }
+            "POST" => {
+                app.webhook
+                    .deliver(
+                        header(&request, SIGNATURE_HEADER),
+                        request.body().as_ref(),
+                        &trace,
+                    )
+                    .await
+            }
+            other => HttpReply::error(
+                405,
+                "method_not_allowed",
+                &format!("{other} is not supported; use GET or POST"),
+                None,
+                trace.as_str(),
+            ),
         }
     }
     .instrument(span)

@@ -22,17 +22,36 @@ pub struct App {
 
 impl App {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
-        let settings = Settings::from_env()?;
+        let max_receive_count = u32::try_from(config::number("MAX_RECEIVE_COUNT", 5)?).unwrap_or(5);
+        Ok(Self::new(sdk, Settings::from_env()?, max_receive_count))
+    }
+
+    pub fn new(sdk: &aws_config::SdkConfig, settings: Settings, max_receive_count: u32) -> Self {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         let crm = Arc::new(CrmStore::new(dynamo.clone(), &settings.crm_table));
-        let log = IntegrationLog::new(Arc::new(LogStore::new(dynamo, &settings.log_table)), Arc::new(SystemClock), Arc::new(UuidV7Ids), settings.log_retention_days);
-        let max_receive_count = u32::try_from(config::number("MAX_RECEIVE_COUNT", 5)?).unwrap_or(5);
-        Ok(Self { worker: WhatsAppWorker::new(crm.clone(), crm, log.clone()), log, max_receive_count })
+        let log = IntegrationLog::new(
+            Arc::new(LogStore::new(dynamo, &settings.log_table)),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7Ids),
+            settings.log_retention_days,
+        );
+        Self {
+            worker: WhatsAppWorker::new(crm.clone(), crm, log.clone()),
+            log,
+            max_receive_count,
+        }
     }
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let messages = queue_messages(event.payload);
-    let failed = process_batch(messages, Integration::WhatsApp, app.max_receive_count, &app.log, |envelope, attempt| app.worker.handle(envelope, attempt)).await;
+    let failed = process_batch(
+        messages,
+        Integration::WhatsApp,
+        app.max_receive_count,
+        &app.log,
+        |envelope, attempt| app.worker.handle(envelope, attempt),
+    )
+    .await;
     Ok(batch_response(failed))
 }

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Adds or updates a tenant with its WhatsApp number and secrets.
-    AddTenant(TenantArgs),
+    AddTenant(Box<TenantArgs>),
     /// Creates the documented demo tenant (`demo`) and a demo customer, for `make dev`.
     SeedDemo,
 }
@@ -77,7 +77,12 @@ fn demo() -> TenantArgs {
     }
 }
 
-async fn add_tenant(crm: &CrmStore, secrets: &SecretsManagerStore, settings: &Settings, args: TenantArgs) -> Result<TenantId, Box<dyn std::error::Error>> {
+async fn add_tenant(
+    crm: &CrmStore,
+    secrets: &SecretsManagerStore,
+    settings: &Settings,
+    args: TenantArgs,
+) -> Result<TenantId, Box<dyn std::error::Error>> {
     let tenant_id = TenantId::parse(&args.id)?;
     let config = TenantConfig {
         tenant_id: tenant_id.clone(),
@@ -96,10 +101,31 @@ async fn add_tenant(crm: &CrmStore, secrets: &SecretsManagerStore, settings: &Se
         TenantRoute::WhatsAppBusinessAccount(args.whatsapp_business_account_id),
         TenantRoute::whatsapp_verify_token(&args.whatsapp_verify_token),
     ];
-    let value = WhatsAppSecrets { app_secret: args.whatsapp_app_secret, verify_token: args.whatsapp_verify_token, access_token: args.whatsapp_access_token };
-    secrets.put(&secret_name(&settings.tenant_secret_prefix, &tenant_id, SECRET_INTEGRATION), &serde_json::to_string(&value)?).await?;
+    let value = WhatsAppSecrets {
+        app_secret: args.whatsapp_app_secret,
+        verify_token: args.whatsapp_verify_token,
+        access_token: args.whatsapp_access_token,
+    };
+    secrets
+        .put(
+            &secret_name(
+                &settings.tenant_secret_prefix,
+                &tenant_id,
+                SECRET_INTEGRATION,
+            ),
+            &serde_json::to_string(&value)?,
+        )
+        .await?;
     crm.put_tenant(&config, &routes).await?;
-    println!("tenant {tenant_id} ready: {} route(s), secret {}", routes.len(), secret_name(&settings.tenant_secret_prefix, &tenant_id, SECRET_INTEGRATION));
+    println!(
+        "tenant {tenant_id} ready: {} route(s), secret {}",
+        routes.len(),
+        secret_name(
+            &settings.tenant_secret_prefix,
+            &tenant_id,
+            SECRET_INTEGRATION
+        )
+    );
     Ok(tenant_id)
 }
 
@@ -112,7 +138,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
     match cli.command {
         Command::AddTenant(args) => {
-            add_tenant(&crm, &secrets, &settings, args).await?;
+            add_tenant(&crm, &secrets, &settings, *args).await?;
         }
         Command::SeedDemo => {
             let tenant = add_tenant(&crm, &secrets, &settings, demo()).await?;
@@ -127,13 +153,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 owner: Some("user-demo-sales".into()),
                 external_ids: Default::default(),
                 lead: None,
-                customer: Some(CustomerDetails { party_type: PartyType::Person, tax_id: None }),
+                customer: Some(CustomerDetails {
+                    party_type: PartyType::Person,
+                    tax_id: None,
+                }),
                 contact: None,
                 created_at: now,
                 updated_at: now,
             };
             match crm.create_card(&tenant, &customer).await? {
-                NewLeadOutcome::Created => println!("demo customer Mehmet Demir (+905321112233) created"),
+                NewLeadOutcome::Created => {
+                    println!("demo customer Mehmet Demir (+905321112233) created")
+                }
                 _ => println!("demo customer Mehmet Demir (+905321112233) already there"),
             }
         }

@@ -19,12 +19,21 @@ pub struct ConfigError {
 }
 
 pub fn required(name: &str) -> Result<String, ConfigError> {
-    env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| ConfigError { name: name.into(), problem: "is not set".into() })
+    env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ConfigError {
+            name: name.into(),
+            problem: "is not set".into(),
+        })
 }
 
 pub fn number(name: &str, default: i64) -> Result<i64, ConfigError> {
     match env::var(name) {
-        Ok(v) if !v.is_empty() => v.parse().map_err(|_| ConfigError { name: name.into(), problem: format!("is not a number: {v:?}") }),
+        Ok(v) if !v.is_empty() => v.parse().map_err(|_| ConfigError {
+            name: name.into(),
+            problem: format!("is not a number: {v:?}"),
+        }),
         _ => Ok(default),
     }
 }

@@ -95,7 +95,8 @@ fn n(v: impl ToString) -> AttributeValue {
 
 /// Serializes `value` and adds the item's keys and entity type.
 fn item<T: Serialize>(value: &T, entity: &str, keys: &[(&str, String)]) -> Result<Item, PortError> {
-    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(|e| PortError::Rejected(format!("cannot store {entity}: {e}")))?;
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(value)
+        .map_err(|e| PortError::Rejected(format!("cannot store {entity}: {e}")))?;
     for (name, value) in keys {
         item.insert((*name).to_string(), s(value.clone()));
     }
@@ -104,30 +105,47 @@ fn item<T: Serialize>(value: &T, entity: &str, keys: &[(&str, String)]) -> Resul
 }
 
 fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, PortError> {
-    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| PortError::Rejected(format!("stored item does not match its type: {e}")))
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
+        .map_err(|e| PortError::Rejected(format!("stored item does not match its type: {e}")))
 }
 
 /// Throttling, conflicts, timeouts and 5xx are worth a retry; access problems are not.
-pub fn port_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(operation: &str, error: SdkError<E, R>) -> PortError {
+pub fn port_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    operation: &str,
+    error: SdkError<E, R>,
+) -> PortError {
     let message = format!("{operation}: {}", error_text(&error));
     match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => PortError::Unavailable(message),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            PortError::Unavailable(message)
+        }
         SdkError::ServiceError(service) => match service.err().code() {
             Some(
-                "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded" | "InternalServerError"
-                | "ServiceUnavailable" | "TransactionConflictException" | "TransactionInProgressException" | "InternalFailure"
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "TransactionConflictException"
+                | "TransactionInProgressException"
+                | "InternalFailure"
                 | "InternalServiceError",
             ) => PortError::Unavailable(message),
-            Some("AccessDeniedException" | "UnrecognizedClientException" | "ExpiredTokenException" | "InvalidSignatureException") => {
-                PortError::Unauthorized(message)
-            }
+            Some(
+                "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "ExpiredTokenException"
+                | "InvalidSignatureException",
+            ) => PortError::Unauthorized(message),
             _ => PortError::Rejected(message),
         },
         _ => PortError::Rejected(message),
     }
 }
 
-fn error_text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(error: &SdkError<E, R>) -> String {
+fn error_text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    error: &SdkError<E, R>,
+) -> String {
     match error {
         SdkError::ServiceError(service) => format!(
             "{}: {}",
@@ -139,7 +157,9 @@ fn error_text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(err
 }
 
 /// What a cancelled transaction says about each of its actions.
-fn cancellation_codes(error: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>) -> Option<Vec<String>> {
+fn cancellation_codes(
+    error: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Option<Vec<String>> {
     match error {
         SdkError::ServiceError(service) => match service.err() {
             TransactWriteItemsError::TransactionCanceledException(cancelled) => Some(
@@ -179,14 +199,23 @@ pub struct CrmStore {
 
 impl CrmStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), cache: TenantCache::default() }
+        Self {
+            client,
+            table: table.into(),
+            cache: TenantCache::default(),
+        }
     }
 
     fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, PortError> {
         self.put_with(item, condition, None)
     }
 
-    fn put_with(&self, item: Item, condition: Option<&str>, values: Option<Item>) -> Result<TransactWriteItem, PortError> {
+    fn put_with(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Option<Item>,
+    ) -> Result<TransactWriteItem, PortError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -210,7 +239,13 @@ impl CrmStore {
         Ok(out.item)
     }
 
-    async fn query_prefix(&self, pk: String, sk_prefix: &str, newest_first: bool, limit: Option<usize>) -> Result<Vec<Item>, PortError> {
+    async fn query_prefix(
+        &self,
+        pk: String,
+        sk_prefix: &str,
+        newest_first: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, PortError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -250,42 +285,92 @@ impl CrmStore {
     }
 
     fn card_item(&self, tenant: &TenantId, card: &Card) -> Result<Item, PortError> {
-        let mut keys = vec![("pk", keys::card(tenant, &card.card_id)), ("sk", "PROFILE".to_string())];
+        let mut keys = vec![
+            ("pk", keys::card(tenant, &card.card_id)),
+            ("sk", "PROFILE".to_string()),
+        ];
         if let Some(lead) = &card.lead {
             keys.push(("gsi1pk", keys::leads(tenant, lead.source)));
-            keys.push(("gsi1sk", format!("{}#{}", to_sortable(&card.created_at), card.card_id)));
+            keys.push((
+                "gsi1sk",
+                format!("{}#{}", to_sortable(&card.created_at), card.card_id),
+            ));
         }
         item(card, "card", &keys)
     }
 
-    fn identity_item(&self, tenant: &TenantId, key: &IdentityKey, card: &CardRef) -> Result<Item, PortError> {
-        item(card, "identity", &[("pk", keys::identity(tenant, key)), ("sk", "ID".to_string())])
+    fn identity_item(
+        &self,
+        tenant: &TenantId,
+        key: &IdentityKey,
+        card: &CardRef,
+    ) -> Result<Item, PortError> {
+        item(
+            card,
+            "identity",
+            &[
+                ("pk", keys::identity(tenant, key)),
+                ("sk", "ID".to_string()),
+            ],
+        )
     }
 
     fn timeline_item(&self, tenant: &TenantId, entry: &TimelineEntry) -> Result<Item, PortError> {
         item(
             entry,
             "timeline",
-            &[("pk", keys::card(tenant, &entry.card_id)), ("sk", format!("TL#{}#{}", to_sortable(&entry.occurred_at), entry.entry_id))],
+            &[
+                ("pk", keys::card(tenant, &entry.card_id)),
+                (
+                    "sk",
+                    format!("TL#{}#{}", to_sortable(&entry.occurred_at), entry.entry_id),
+                ),
+            ],
         )
     }
 
     /// Adds a tenant with its routing keys (tenant onboarding; see `onecrm-admin`).
-    pub async fn put_tenant(&self, config: &TenantConfig, routes: &[TenantRoute]) -> Result<(), PortError> {
-        let mut writes = vec![self.put(item(config, "tenant", &[("pk", keys::tenant_config(&config.tenant_id)), ("sk", "CONFIG".into())])?, None)?];
+    pub async fn put_tenant(
+        &self,
+        config: &TenantConfig,
+        routes: &[TenantRoute],
+    ) -> Result<(), PortError> {
+        let mut writes = vec![self.put(
+            item(
+                config,
+                "tenant",
+                &[
+                    ("pk", keys::tenant_config(&config.tenant_id)),
+                    ("sk", "CONFIG".into()),
+                ],
+            )?,
+            None,
+        )?];
         for route in routes {
-            let mut route_item = HashMap::from([("tenant_id".to_string(), s(config.tenant_id.as_str()))]);
+            let mut route_item =
+                HashMap::from([("tenant_id".to_string(), s(config.tenant_id.as_str()))]);
             route_item.insert("pk".into(), s(keys::route(route)));
             route_item.insert("sk".into(), s("ROUTE"));
             route_item.insert("entity".into(), s("route"));
             // A route may be re-pointed only by the tenant that owns it.
             let values = HashMap::from([(":tenant".to_string(), s(config.tenant_id.as_str()))]);
-            writes.push(self.put_with(route_item, Some("attribute_not_exists(pk) OR tenant_id = :tenant"), Some(values))?);
+            writes.push(self.put_with(
+                route_item,
+                Some("attribute_not_exists(pk) OR tenant_id = :tenant"),
+                Some(values),
+            )?);
         }
-        self.client.transact_write_items().set_transact_items(Some(writes)).send().await.map_err(|e| match cancellation_codes(&e) {
-            Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => PortError::Rejected("a route already belongs to another tenant".into()),
-            _ => port_error("TransactWriteItems", e),
-        })?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+            .map_err(|e| match cancellation_codes(&e) {
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    PortError::Rejected("a route already belongs to another tenant".into())
+                }
+                _ => port_error("TransactWriteItems", e),
+            })?;
         lock(&self.cache.routes).clear();
         lock(&self.cache.configs).remove(&config.tenant_id);
         Ok(())
@@ -295,44 +380,76 @@ impl CrmStore {
 #[async_trait]
 impl TenantDirectory for CrmStore {
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantConfig>, PortError> {
-        if let Some(hit) = lock(&self.cache.configs).get(id).filter(|c| c.at.elapsed() < TENANT_CACHE_TTL) {
+        if let Some(hit) = lock(&self.cache.configs)
+            .get(id)
+            .filter(|c| c.at.elapsed() < TENANT_CACHE_TTL)
+        {
             return Ok(Some(hit.value.clone()));
         }
         let Some(found) = self.get(keys::tenant_config(id), "CONFIG").await? else {
             return Ok(None);
         };
         let config: TenantConfig = from_item(found)?;
-        lock(&self.cache.configs).insert(id.clone(), Cached { at: Instant::now(), value: config.clone() });
+        lock(&self.cache.configs).insert(
+            id.clone(),
+            Cached {
+                at: Instant::now(),
+                value: config.clone(),
+            },
+        );
         Ok(Some(config))
     }
 
     async fn resolve(&self, route: &TenantRoute) -> Result<Option<TenantId>, PortError> {
         let key = route.key();
         if let Some(hit) = lock(&self.cache.routes).get(&key) {
-            let ttl = if hit.value.is_some() { TENANT_CACHE_TTL } else { UNKNOWN_ROUTE_CACHE_TTL };
+            let ttl = if hit.value.is_some() {
+                TENANT_CACHE_TTL
+            } else {
+                UNKNOWN_ROUTE_CACHE_TTL
+            };
             if hit.at.elapsed() < ttl {
                 return Ok(hit.value.clone());
             }
         }
         let tenant = match self.get(keys::route(route), "ROUTE").await? {
             Some(found) => match found.get("tenant_id") {
-                Some(AttributeValue::S(t)) => Some(TenantId::parse(t).map_err(PortError::Rejected)?),
+                Some(AttributeValue::S(t)) => {
+                    Some(TenantId::parse(t).map_err(PortError::Rejected)?)
+                }
                 _ => return Err(PortError::Rejected(format!("route {key} has no tenant_id"))),
             },
             None => None,
         };
-        lock(&self.cache.routes).insert(key, Cached { at: Instant::now(), value: tenant.clone() });
+        lock(&self.cache.routes).insert(
+            key,
+            Cached {
+                at: Instant::now(),
+                value: tenant.clone(),
+            },
+        );
         Ok(tenant)
     }
 }
 
 #[async_trait]
 impl CrmRepository for CrmStore {
-    async fn find_card(&self, tenant: &TenantId, key: &IdentityKey) -> Result<Option<CardRef>, PortError> {
-        self.get(keys::identity(tenant, key), "ID").await?.map(from_item).transpose()
+    async fn find_card(
+        &self,
+        tenant: &TenantId,
+        key: &IdentityKey,
+    ) -> Result<Option<CardRef>, PortError> {
+        self.get(keys::identity(tenant, key), "ID")
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
-    async fn record_interaction(&self, tenant: &TenantId, write: &CardInteraction) -> Result<WriteOutcome, PortError> {
+    async fn record_interaction(
+        &self,
+        tenant: &TenantId,
+        write: &CardInteraction,
+    ) -> Result<WriteOutcome, PortError> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::card(tenant, &write.card.card_id)))
@@ -340,36 +457,78 @@ impl CrmRepository for CrmStore {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", s(to_sortable(&write.entry.occurred_at)));
         update = if write.card.kind == CardKind::Lead {
-            let touch = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&write.touch).map_err(|e| PortError::Rejected(e.to_string()))?;
-            update.update_expression("SET updated_at = :now, lead.last_touch = :touch").expression_attribute_values(":touch", touch)
+            let touch = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&write.touch)
+                .map_err(|e| PortError::Rejected(e.to_string()))?;
+            update
+                .update_expression("SET updated_at = :now, lead.last_touch = :touch")
+                .expression_attribute_values(":touch", touch)
         } else {
             update.update_expression("SET updated_at = :now")
         };
         let writes = vec![
-            self.put(self.idempotency_item(tenant, &write.idempotency), Some("attribute_not_exists(pk)"))?,
+            self.put(
+                self.idempotency_item(tenant, &write.idempotency),
+                Some("attribute_not_exists(pk)"),
+            )?,
             self.put(self.timeline_item(tenant, &write.entry)?, None)?,
-            TransactWriteItem::builder().update(update.build().map_err(|e| PortError::Rejected(e.to_string()))?).build(),
+            TransactWriteItem::builder()
+                .update(
+                    update
+                        .build()
+                        .map_err(|e| PortError::Rejected(e.to_string()))?,
+                )
+                .build(),
         ];
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
             Ok(_) => Ok(WriteOutcome::Applied),
             Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => Ok(WriteOutcome::Duplicate),
-                Some(codes) if codes.get(2).map(String::as_str) == Some("ConditionalCheckFailed") => {
-                    Err(PortError::Unavailable(format!("card {} vanished while recording", write.card.card_id)))
+                Some(codes)
+                    if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(WriteOutcome::Duplicate)
                 }
-                Some(codes) => Err(PortError::Unavailable(format!("transaction cancelled: {codes:?}"))),
+                Some(codes)
+                    if codes.get(2).map(String::as_str) == Some("ConditionalCheckFailed") =>
+                {
+                    Err(PortError::Unavailable(format!(
+                        "card {} vanished while recording",
+                        write.card.card_id
+                    )))
+                }
+                Some(codes) => Err(PortError::Unavailable(format!(
+                    "transaction cancelled: {codes:?}"
+                ))),
                 None => Err(port_error("TransactWriteItems", e)),
             },
         }
     }
 
-    async fn create_lead(&self, tenant: &TenantId, write: &NewLead) -> Result<NewLeadOutcome, PortError> {
+    async fn create_lead(
+        &self,
+        tenant: &TenantId,
+        write: &NewLead,
+    ) -> Result<NewLeadOutcome, PortError> {
         let card_ref = write.card.as_ref();
-        let mut writes = vec![self.put(self.idempotency_item(tenant, &write.idempotency), Some("attribute_not_exists(pk)"))?];
+        let mut writes = vec![self.put(
+            self.idempotency_item(tenant, &write.idempotency),
+            Some("attribute_not_exists(pk)"),
+        )?];
         for key in &write.identities {
-            writes.push(self.put(self.identity_item(tenant, key, &card_ref)?, Some("attribute_not_exists(pk)"))?);
+            writes.push(self.put(
+                self.identity_item(tenant, key, &card_ref)?,
+                Some("attribute_not_exists(pk)"),
+            )?);
         }
-        writes.push(self.put(self.card_item(tenant, &write.card)?, Some("attribute_not_exists(pk)"))?);
+        writes.push(self.put(
+            self.card_item(tenant, &write.card)?,
+            Some("attribute_not_exists(pk)"),
+        )?);
         writes.push(self.put(self.timeline_item(tenant, &write.entry)?, None)?);
         if let Some(note) = &write.note {
             writes.push(self.put(note_item(tenant, note)?, None)?);
@@ -378,31 +537,67 @@ impl CrmRepository for CrmStore {
             writes.push(self.put(task_item(tenant, task)?, None)?);
         }
         let identities = 1..=write.identities.len();
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
             Ok(_) => Ok(NewLeadOutcome::Created),
             Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") => Ok(NewLeadOutcome::Duplicate),
-                Some(codes) if identities.clone().any(|i| codes.get(i).map(String::as_str) == Some("ConditionalCheckFailed")) => {
+                Some(codes)
+                    if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(NewLeadOutcome::Duplicate)
+                }
+                Some(codes)
+                    if identities.clone().any(|i| {
+                        codes.get(i).map(String::as_str) == Some("ConditionalCheckFailed")
+                    }) =>
+                {
                     Ok(NewLeadOutcome::IdentityTaken)
                 }
-                Some(codes) => Err(PortError::Unavailable(format!("transaction cancelled: {codes:?}"))),
+                Some(codes) => Err(PortError::Unavailable(format!(
+                    "transaction cancelled: {codes:?}"
+                ))),
                 None => Err(port_error("TransactWriteItems", e)),
             },
         }
     }
 
-    async fn create_card(&self, tenant: &TenantId, card: &Card) -> Result<NewLeadOutcome, PortError> {
+    async fn create_card(
+        &self,
+        tenant: &TenantId,
+        card: &Card,
+    ) -> Result<NewLeadOutcome, PortError> {
         let card_ref = card.as_ref();
         let mut writes = Vec::new();
         for key in card.identity_keys() {
-            writes.push(self.put(self.identity_item(tenant, &key, &card_ref)?, Some("attribute_not_exists(pk)"))?);
+            writes.push(self.put(
+                self.identity_item(tenant, &key, &card_ref)?,
+                Some("attribute_not_exists(pk)"),
+            )?);
         }
-        writes.push(self.put(self.card_item(tenant, card)?, Some("attribute_not_exists(pk)"))?);
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+        writes.push(self.put(
+            self.card_item(tenant, card)?,
+            Some("attribute_not_exists(pk)"),
+        )?);
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
             Ok(_) => Ok(NewLeadOutcome::Created),
             Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => Ok(NewLeadOutcome::IdentityTaken),
-                Some(codes) => Err(PortError::Unavailable(format!("transaction cancelled: {codes:?}"))),
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    Ok(NewLeadOutcome::IdentityTaken)
+                }
+                Some(codes) => Err(PortError::Unavailable(format!(
+                    "transaction cancelled: {codes:?}"
+                ))),
                 None => Err(port_error("TransactWriteItems", e)),
             },
         }
@@ -410,7 +605,11 @@ impl CrmRepository for CrmStore {
 
     /// One conditional update: the status moves only up its ladder (see
     /// [`DeliveryStatus::rank`]); an equal or lower rank fails the condition and changes nothing.
-    async fn apply_message_status(&self, tenant: &TenantId, update: &MessageStatusUpdate) -> Result<StatusOutcome, PortError> {
+    async fn apply_message_status(
+        &self,
+        tenant: &TenantId,
+        update: &MessageStatusUpdate,
+    ) -> Result<StatusOutcome, PortError> {
         let at = to_sortable(&update.at);
         let mut expression = vec![
             "entity = :entity",
@@ -423,14 +622,23 @@ impl CrmRepository for CrmStore {
         let stamp = match update.status {
             DeliveryStatus::Sent => Some("sent_at = :at"),
             DeliveryStatus::Delivered => Some("delivered_at = :at"),
-            DeliveryStatus::Read | DeliveryStatus::Played => Some("read_at = if_not_exists(read_at, :at)"),
+            DeliveryStatus::Read | DeliveryStatus::Played => {
+                Some("read_at = if_not_exists(read_at, :at)")
+            }
             DeliveryStatus::Failed => Some("failed_at = :at"),
             DeliveryStatus::Other(_) => None,
         };
         expression.extend(stamp);
-        let error = update.errors.first().filter(|_| update.status == DeliveryStatus::Failed);
+        let error = update
+            .errors
+            .first()
+            .filter(|_| update.status == DeliveryStatus::Failed);
         if error.is_some() {
-            expression.extend(["error_code = :code", "error_title = :title", "error_details = :details"]);
+            expression.extend([
+                "error_code = :code",
+                "error_title = :title",
+                "error_details = :details",
+            ]);
         }
         let mut request = self
             .client
@@ -446,37 +654,89 @@ impl CrmRepository for CrmStore {
             .expression_attribute_values(":status", s(update.status.as_str()))
             .expression_attribute_values(":rank", n(update.status.rank()))
             .expression_attribute_values(":at", s(at))
-            .expression_attribute_values(":recipient", update.recipient.clone().map(s).unwrap_or(AttributeValue::Null(true)));
+            .expression_attribute_values(
+                ":recipient",
+                update
+                    .recipient
+                    .clone()
+                    .map(s)
+                    .unwrap_or(AttributeValue::Null(true)),
+            );
         if let Some(error) = error {
             request = request
                 .expression_attribute_values(":code", n(error.code))
-                .expression_attribute_values(":title", error.title.clone().map(s).unwrap_or(AttributeValue::Null(true)))
-                .expression_attribute_values(":details", error.details.clone().map(s).unwrap_or(AttributeValue::Null(true)));
+                .expression_attribute_values(
+                    ":title",
+                    error
+                        .title
+                        .clone()
+                        .map(s)
+                        .unwrap_or(AttributeValue::Null(true)),
+                )
+                .expression_attribute_values(
+                    ":details",
+                    error
+                        .details
+                        .clone()
+                        .map(s)
+                        .unwrap_or(AttributeValue::Null(true)),
+                );
         }
         match request.send().await {
             Ok(_) => Ok(StatusOutcome::Applied),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(StatusOutcome::Stale),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(StatusOutcome::Stale)
+            }
             Err(e) => Err(port_error("UpdateItem", e)),
         }
     }
 
     async fn card(&self, tenant: &TenantId, card_id: &str) -> Result<Option<Card>, PortError> {
-        self.get(keys::card(tenant, card_id), "PROFILE").await?.map(from_item).transpose()
+        self.get(keys::card(tenant, card_id), "PROFILE")
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
-    async fn timeline(&self, tenant: &TenantId, card_id: &str, limit: usize) -> Result<Vec<TimelineEntry>, PortError> {
-        self.query_prefix(keys::card(tenant, card_id), "TL#", true, Some(limit)).await?.into_iter().map(from_item).collect()
+    async fn timeline(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, PortError> {
+        self.query_prefix(keys::card(tenant, card_id), "TL#", true, Some(limit))
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     async fn notes(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Note>, PortError> {
-        self.query_prefix(keys::card(tenant, card_id), "NOTE#", false, None).await?.into_iter().map(from_item).collect()
+        self.query_prefix(keys::card(tenant, card_id), "NOTE#", false, None)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     async fn tasks(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Task>, PortError> {
-        self.query_prefix(keys::card(tenant, card_id), "TASK#", false, None).await?.into_iter().map(from_item).collect()
+        self.query_prefix(keys::card(tenant, card_id), "TASK#", false, None)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
-    async fn leads_by_source(&self, tenant: &TenantId, source: LeadSource, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Card>, PortError> {
+    async fn leads_by_source(
+        &self,
+        tenant: &TenantId,
+        source: LeadSource,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Card>, PortError> {
         let out = self
             .client
             .query()
@@ -491,16 +751,37 @@ impl CrmRepository for CrmStore {
             .send()
             .await
             .map_err(|e| port_error("Query", e))?;
-        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
-    async fn outbound_message(&self, tenant: &TenantId, wamid: &str) -> Result<Option<OutboundMessage>, PortError> {
-        self.get(keys::wa_message(tenant, wamid), "WAMSG").await?.map(from_item).transpose()
+    async fn outbound_message(
+        &self,
+        tenant: &TenantId,
+        wamid: &str,
+    ) -> Result<Option<OutboundMessage>, PortError> {
+        self.get(keys::wa_message(tenant, wamid), "WAMSG")
+            .await?
+            .map(from_item)
+            .transpose()
     }
 }
 
 fn note_item(tenant: &TenantId, note: &Note) -> Result<Item, PortError> {
-    item(note, "note", &[("pk", keys::card(tenant, &note.card_id)), ("sk", format!("NOTE#{}#{}", to_sortable(&note.created_at), note.note_id))])
+    item(
+        note,
+        "note",
+        &[
+            ("pk", keys::card(tenant, &note.card_id)),
+            (
+                "sk",
+                format!("NOTE#{}#{}", to_sortable(&note.created_at), note.note_id),
+            ),
+        ],
+    )
 }
 
 fn task_item(tenant: &TenantId, task: &Task) -> Result<Item, PortError> {
@@ -511,7 +792,10 @@ fn task_item(tenant: &TenantId, task: &Task) -> Result<Item, PortError> {
             ("pk", keys::card(tenant, &task.card_id)),
             ("sk", format!("TASK#{}", task.task_id)),
             ("gsi1pk", keys::tasks(tenant, &task.owner)),
-            ("gsi1sk", format!("{}#{}", to_sortable(&task.due_at), task.task_id)),
+            (
+                "gsi1sk",
+                format!("{}#{}", to_sortable(&task.due_at), task.task_id),
+            ),
         ],
     )
 }
@@ -524,10 +808,20 @@ pub struct LogStore {
 
 impl LogStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
-    async fn query(&self, index: Option<&str>, pk_name: &str, pk: String, range: Option<(DateTime<Utc>, DateTime<Utc>)>, limit: usize) -> Result<Vec<LogRecord>, PortError> {
+    async fn query(
+        &self,
+        index: Option<&str>,
+        pk_name: &str,
+        pk: String,
+        range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        limit: usize,
+    ) -> Result<Vec<LogRecord>, PortError> {
         let sk_name = pk_name.replace("pk", "sk");
         let mut request = self
             .client
@@ -547,15 +841,24 @@ impl LogStore {
             None => request.key_condition_expression("#pk = :pk"),
         };
         let out = request.send().await.map_err(|e| port_error("Query", e))?;
-        out.items.unwrap_or_default().into_iter().map(log_record_from_item).collect()
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(log_record_from_item)
+            .collect()
     }
 }
 
 /// Payloads are stored as one JSON string: any depth, no empty-set or number-precision surprises.
 fn log_record_from_item(mut item: Item) -> Result<LogRecord, PortError> {
     if let Some(AttributeValue::S(json)) = item.remove("payload") {
-        let value: serde_json::Value = serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json));
-        item.insert("payload".into(), serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(|e| PortError::Rejected(e.to_string()))?);
+        let value: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json));
+        item.insert(
+            "payload".into(),
+            serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value)
+                .map_err(|e| PortError::Rejected(e.to_string()))?,
+        );
     }
     from_item(item)
 }
@@ -567,7 +870,10 @@ impl LogSink for LogStore {
         let mut keys = vec![
             ("pk", keys::log(&record.tenant_id, record.integration)),
             ("sk", sort.clone()),
-            ("gsi1pk", keys::trace(&record.tenant_id, record.trace_id.as_str())),
+            (
+                "gsi1pk",
+                keys::trace(&record.tenant_id, record.trace_id.as_str()),
+            ),
             ("gsi1sk", sort.clone()),
         ];
         if let Some(code) = &record.error_code {
@@ -578,22 +884,67 @@ impl LogSink for LogStore {
         if let Some(payload) = &record.payload {
             row.insert("payload".into(), s(payload.to_string()));
         }
-        self.client.put_item().table_name(&self.table).set_item(Some(row)).send().await.map_err(|e| port_error("PutItem", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(row))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
         Ok(())
     }
 }
 
 #[async_trait]
 impl LogReader for LogStore {
-    async fn by_integration(&self, tenant: &TenantId, integration: Integration, from: DateTime<Utc>, to: DateTime<Utc>, limit: usize) -> Result<Vec<LogRecord>, PortError> {
-        self.query(None, "pk", keys::log(tenant, integration), Some((from, to)), limit).await
+    async fn by_integration(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<LogRecord>, PortError> {
+        self.query(
+            None,
+            "pk",
+            keys::log(tenant, integration),
+            Some((from, to)),
+            limit,
+        )
+        .await
     }
 
-    async fn by_trace(&self, tenant: &TenantId, trace_id: &str) -> Result<Vec<LogRecord>, PortError> {
-        self.query(Some("gsi1"), "gsi1pk", keys::trace(tenant, trace_id), None, 1000).await
+    async fn by_trace(
+        &self,
+        tenant: &TenantId,
+        trace_id: &str,
+    ) -> Result<Vec<LogRecord>, PortError> {
+        self.query(
+            Some("gsi1"),
+            "gsi1pk",
+            keys::trace(tenant, trace_id),
+            None,
+            1000,
+        )
+        .await
     }
 
-    async fn by_error_code(&self, tenant: &TenantId, code: &str, from: DateTime<Utc>, to: DateTime<Utc>, limit: usize) -> Result<Vec<LogRecord>, PortError> {
-        self.query(Some("gsi2"), "gsi2pk", keys::error_code(tenant, code), Some((from, to)), limit).await
+    async fn by_error_code(
+        &self,
+        tenant: &TenantId,
+        code: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<LogRecord>, PortError> {
+        self.query(
+            Some("gsi2"),
+            "gsi2pk",
+            keys::error_code(tenant, code),
+            Some((from, to)),
+            limit,
+        )
+        .await
     }
 }

@@ -8,7 +8,8 @@ use onecrm_domain::meta::HandshakeQuery;
 
 /// JSON lines for CloudWatch; span fields (the trace id) ride on every line. `RUST_LOG` filters.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -20,9 +21,12 @@ pub fn init_tracing() {
 
 pub fn http_response(reply: HttpReply) -> Response<Body> {
     let mut response = Response::new(Body::Text(reply.body));
-    *response.status_mut() = lambda_http::http::StatusCode::from_u16(reply.status).unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(reply.status)
+        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(value) = lambda_http::http::HeaderValue::from_str(reply.content_type) {
-        response.headers_mut().insert(lambda_http::http::header::CONTENT_TYPE, value);
+        response
+            .headers_mut()
+            .insert(lambda_http::http::header::CONTENT_TYPE, value);
     }
     response
 }
@@ -35,13 +39,19 @@ pub fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
 pub fn handshake_query(request: &Request) -> HandshakeQuery {
     let params = request.query_string_parameters_ref();
     let get = |name: &str| params.and_then(|p| p.first(name)).map(str::to_string);
-    HandshakeQuery { mode: get("hub.mode"), verify_token: get("hub.verify_token"), challenge: get("hub.challenge") }
+    HandshakeQuery {
+        mode: get("hub.mode"),
+        verify_token: get("hub.verify_token"),
+        challenge: get("hub.challenge"),
+    }
 }
 
 /// The API Gateway request id, for correlating with API Gateway's own logs.
 pub fn request_id(request: &Request) -> String {
     match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.request_id.clone().unwrap_or_default()
+        }
         _ => String::new(),
     }
 }
@@ -53,8 +63,16 @@ pub fn queue_messages(event: SqsEvent) -> Vec<QueueMessage> {
         .filter_map(|record| {
             // Lambda never sends a record without an id; one without could not be reported anyway.
             let message_id = record.message_id.filter(|id| !id.is_empty())?;
-            let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
-            Some(QueueMessage { message_id, body: record.body.unwrap_or_default(), receive_count })
+            let receive_count = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            Some(QueueMessage {
+                message_id,
+                body: record.body.unwrap_or_default(),
+                receive_count,
+            })
         })
         .collect()
 }

@@ -23,25 +23,50 @@ pub struct SecretsManagerStore {
 
 impl SecretsManagerStore {
     pub fn new(client: Client) -> Self {
-        Self { client, ttl: SECRET_CACHE_TTL, cache: Mutex::new(HashMap::new()) }
+        Self {
+            client,
+            ttl: SECRET_CACHE_TTL,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     fn cached(&self, name: &str) -> Option<Secret> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(name).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, s)| s.clone())
+        cache
+            .get(name)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, s)| s.clone())
     }
 
     /// Creates the secret or stores a new version of it (tenant onboarding; `onecrm-admin`).
     pub async fn put(&self, name: &str, value: &str) -> Result<(), PortError> {
-        let created = self.client.create_secret().name(name).secret_string(value).send().await;
+        let created = self
+            .client
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await;
         match created {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {
-                self.client.put_secret_value().secret_id(name).secret_string(value).send().await.map_err(|e| port_error("PutSecretValue", e))?;
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                self.client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("PutSecretValue", e))?;
             }
             Err(e) => return Err(port_error("CreateSecret", e)),
         }
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
         Ok(())
     }
 }
@@ -56,15 +81,29 @@ impl SecretStore for SecretsManagerStore {
     }
 
     async fn refresh(&self, name: &str) -> Result<Secret, PortError> {
-        let out = self.client.get_secret_value().secret_id(name).send().await.map_err(|e| {
-            if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) {
-                PortError::Rejected(format!("secret {name} does not exist"))
-            } else {
-                port_error("GetSecretValue", e)
-            }
-        })?;
-        let secret = Secret::new(out.secret_string.ok_or_else(|| PortError::Rejected(format!("secret {name} has no string value")))?);
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), (Instant::now(), secret.clone()));
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception())
+                {
+                    PortError::Rejected(format!("secret {name} does not exist"))
+                } else {
+                    port_error("GetSecretValue", e)
+                }
+            })?;
+        let secret =
+            Secret::new(out.secret_string.ok_or_else(|| {
+                PortError::Rejected(format!("secret {name} has no string value"))
+            })?);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), (Instant::now(), secret.clone()));
         Ok(secret)
     }
 }

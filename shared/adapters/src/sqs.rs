@@ -33,7 +33,11 @@ struct Outgoing {
 impl Outgoing {
     /// What SQS counts against the size limits: body plus attribute names, types and values.
     fn size(&self) -> usize {
-        self.body.len() + self.trace_id.len() + self.tenant_id.len() + self.kind.len() + 3 * ("trace_id".len() + "String".len())
+        self.body.len()
+            + self.trace_id.len()
+            + self.tenant_id.len()
+            + self.kind.len()
+            + 3 * ("trace_id".len() + "String".len())
     }
 }
 
@@ -57,11 +61,20 @@ fn chunks(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
 
 impl SqsEventQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 
     async fn send_batch(&self, batch: &[Outgoing]) -> Result<(), PortError> {
-        let attribute = |v: &str| MessageAttributeValue::builder().data_type("String").string_value(v).build().map_err(|e| PortError::Rejected(e.to_string()));
+        let attribute = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .map_err(|e| PortError::Rejected(e.to_string()))
+        };
         let mut pending: Vec<usize> = (0..batch.len()).collect();
         for attempt in 0..ENTRY_ATTEMPTS {
             if attempt > 0 {
@@ -91,14 +104,21 @@ impl SqsEventQueue {
                 .map_err(|e| port_error("SendMessageBatch", e))?;
             let failed = out.failed;
             if let Some(sender_fault) = failed.iter().find(|f| f.sender_fault) {
-                return Err(PortError::Rejected(format!("SQS refused a message: {} {}", sender_fault.code, sender_fault.message.clone().unwrap_or_default())));
+                return Err(PortError::Rejected(format!(
+                    "SQS refused a message: {} {}",
+                    sender_fault.code,
+                    sender_fault.message.clone().unwrap_or_default()
+                )));
             }
             pending = failed.iter().filter_map(|f| f.id.parse().ok()).collect();
             if pending.is_empty() {
                 return Ok(());
             }
         }
-        Err(PortError::Unavailable(format!("SQS did not accept {} message(s) after {ENTRY_ATTEMPTS} attempts", pending.len())))
+        Err(PortError::Unavailable(format!(
+            "SQS did not accept {} message(s) after {ENTRY_ATTEMPTS} attempts",
+            pending.len()
+        )))
     }
 }
 
@@ -107,10 +127,18 @@ impl EventQueue for SqsEventQueue {
     async fn enqueue(&self, envelopes: &[Envelope]) -> Result<(), PortError> {
         let outgoing: Vec<Outgoing> = envelopes
             .iter()
-            .map(|e| Outgoing { body: e.to_json(), trace_id: e.trace_id.to_string(), tenant_id: e.tenant_id.to_string(), kind: e.kind.clone() })
+            .map(|e| Outgoing {
+                body: e.to_json(),
+                trace_id: e.trace_id.to_string(),
+                tenant_id: e.tenant_id.to_string(),
+                kind: e.kind.clone(),
+            })
             .collect();
         if let Some(too_big) = outgoing.iter().find(|o| o.size() > MAX_BATCH_BYTES) {
-            return Err(PortError::Rejected(format!("an event of {} bytes exceeds the SQS message limit", too_big.size())));
+            return Err(PortError::Rejected(format!(
+                "an event of {} bytes exceeds the SQS message limit",
+                too_big.size()
+            )));
         }
         let sizes: Vec<usize> = outgoing.iter().map(Outgoing::size).collect();
         for range in chunks(&sizes) {
@@ -145,7 +173,7 @@ mod tests {
             let mut next = 0;
             for r in &ranges {
                 prop_assert_eq!(r.start, next);
-                prop_assert!(r.len() >= 1 && r.len() <= MAX_BATCH_ENTRIES);
+                prop_assert!(!r.is_empty() && r.len() <= MAX_BATCH_ENTRIES);
                 prop_assert!(r.len() == 1 || sizes[r.clone()].iter().sum::<usize>() <= MAX_BATCH_BYTES);
                 next = r.end;
             }

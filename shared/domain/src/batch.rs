@@ -30,17 +30,29 @@ pub struct ProcessError {
 
 impl ProcessError {
     pub fn retryable(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), retryable: true }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            retryable: true,
+        }
     }
 
     pub fn permanent(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), retryable: false }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            retryable: false,
+        }
     }
 }
 
 impl From<crate::error::PortError> for ProcessError {
     fn from(error: crate::error::PortError) -> Self {
-        ProcessError { code: error.code().into(), message: error.to_string(), retryable: error.is_retryable() }
+        ProcessError {
+            code: error.code().into(),
+            message: error.to_string(),
+            retryable: error.is_retryable(),
+        }
     }
 }
 

@@ -30,7 +30,13 @@ impl HttpReply {
     }
 
     /// `{"error": {"code", "message", "field"?, "trace_id"}}`: every 4xx/5xx looks like this.
-    pub fn error(status: u16, code: &str, message: &str, field: Option<&str>, trace_id: &str) -> Self {
+    pub fn error(
+        status: u16,
+        code: &str,
+        message: &str,
+        field: Option<&str>,
+        trace_id: &str,
+    ) -> Self {
         let mut error = json!({ "code": code, "message": message, "trace_id": trace_id });
         if let Some(field) = field {
             error["field"] = json!(field);

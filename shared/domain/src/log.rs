@@ -201,7 +201,12 @@ pub struct IntegrationLog {
 
 impl IntegrationLog {
     /// `retention_days` is clamped to 1..=180 (KVKK destruction cycle).
-    pub fn new(sink: Arc<dyn LogSink>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>, retention_days: i64) -> Self {
+    pub fn new(
+        sink: Arc<dyn LogSink>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        retention_days: i64,
+    ) -> Self {
         Self {
             sink,
             clock,
@@ -222,7 +227,10 @@ impl IntegrationLog {
     /// never fails the caller's work: the line (with the trace id) still reaches CloudWatch.
     pub async fn write(&self, entry: LogEntry) -> LogRecord {
         let record = self.prepare(entry);
-        let (code, message) = (record.error_code.as_deref().unwrap_or(""), record.error_message.as_deref().unwrap_or(""));
+        let (code, message) = (
+            record.error_code.as_deref().unwrap_or(""),
+            record.error_message.as_deref().unwrap_or(""),
+        );
         match record.result {
             LogResult::Error => tracing::warn!(
                 trace_id = %record.trace_id, tenant = %record.tenant_id, integration = record.integration.as_str(),
@@ -285,7 +293,12 @@ mod tests {
     use crate::testing::{FixedClock, MemoryLogSink, SequentialIds};
 
     fn log(sink: Arc<MemoryLogSink>, days: i64) -> IntegrationLog {
-        IntegrationLog::new(sink, Arc::new(FixedClock::at("2026-11-24T12:00:00Z")), Arc::new(SequentialIds::default()), days)
+        IntegrationLog::new(
+            sink,
+            Arc::new(FixedClock::at("2026-11-24T12:00:00Z")),
+            Arc::new(SequentialIds::default()),
+            days,
+        )
     }
 
     #[tokio::test]
@@ -309,7 +322,10 @@ mod tests {
         assert!(!payload.contains("905331234567"), "{payload}");
         assert!(!payload.contains("EAAG-secret"), "{payload}");
         assert!(!payload.contains("ayse@ornek.com"), "{payload}");
-        assert_eq!(record.expires_at - record.occurred_at.timestamp(), 180 * 86_400);
+        assert_eq!(
+            record.expires_at - record.occurred_at.timestamp(),
+            180 * 86_400
+        );
         assert_eq!(record.trace_id.as_str(), "trace-1");
     }
 
@@ -318,13 +334,23 @@ mod tests {
         let sink = Arc::new(MemoryLogSink::default());
         let record = log(sink, 90)
             .write(
-                LogEntry::new(TenantId::parse("demo").unwrap(), Integration::WhatsApp, LogDirection::Inbound, "x", LogResult::Success, TraceId::new("t"))
-                    .payload(serde_json::json!({"body": "ğ".repeat(MAX_PAYLOAD_BYTES)})),
+                LogEntry::new(
+                    TenantId::parse("demo").unwrap(),
+                    Integration::WhatsApp,
+                    LogDirection::Inbound,
+                    "x",
+                    LogResult::Success,
+                    TraceId::new("t"),
+                )
+                .payload(serde_json::json!({"body": "ğ".repeat(MAX_PAYLOAD_BYTES)})),
             )
             .await;
         let payload = record.payload.unwrap();
         assert_eq!(payload["truncated"], true);
         assert!(payload.to_string().len() < MAX_PAYLOAD_BYTES + 200);
-        assert_eq!(record.expires_at - record.occurred_at.timestamp(), 90 * 86_400);
+        assert_eq!(
+            record.expires_at - record.occurred_at.timestamp(),
+            90 * 86_400
+        );
     }
 }

@@ -31,8 +31,15 @@ impl SignatureError {
 
 /// Checks `sha256=<hex>` = HMAC-SHA256(app secret, raw body) in constant time. The body must be
 /// the exact bytes received (after API Gateway's base64 decoding), never re-serialized JSON.
-pub fn verify_signature(app_secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
-    let header = header.map(str::trim).filter(|h| !h.is_empty()).ok_or(SignatureError::Missing)?;
+pub fn verify_signature(
+    app_secret: &[u8],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let header = header
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or(SignatureError::Missing)?;
     let hex_digest = header
         .strip_prefix("sha256=")
         .or_else(|| header.strip_prefix("SHA256="))
@@ -44,13 +51,15 @@ pub fn verify_signature(app_secret: &[u8], body: &[u8], header: Option<&str>) ->
     let mut mac = HmacSha256::new_from_slice(app_secret).map_err(|_| SignatureError::Mismatch)?;
     mac.update(body);
     // verify_slice compares in constant time.
-    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 /// The header value Meta would send for `body` (tests, sample events, the local sandbox).
 pub fn sign(app_secret: &[u8], body: &[u8]) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(app_secret).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+    let mut mac = HmacSha256::new_from_slice(app_secret)
+        .unwrap_or_else(|_| unreachable!("hmac takes any key length"));
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -84,7 +93,10 @@ impl HandshakeError {
 }
 
 /// Returns the challenge to echo (raw, no JSON) when the handshake is valid.
-pub fn check_handshake<'q>(query: &'q HandshakeQuery, expected_token: &str) -> Result<&'q str, HandshakeError> {
+pub fn check_handshake<'q>(
+    query: &'q HandshakeQuery,
+    expected_token: &str,
+) -> Result<&'q str, HandshakeError> {
     if query.mode.as_deref() != Some("subscribe") {
         return Err(HandshakeError::WrongMode);
     }
@@ -92,7 +104,11 @@ pub fn check_handshake<'q>(query: &'q HandshakeQuery, expected_token: &str) -> R
     if !bool::from(token.as_bytes().ct_eq(expected_token.as_bytes())) || expected_token.is_empty() {
         return Err(HandshakeError::TokenMismatch);
     }
-    query.challenge.as_deref().filter(|c| !c.is_empty()).ok_or(HandshakeError::MissingChallenge)
+    query
+        .challenge
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(HandshakeError::MissingChallenge)
 }
 
 #[cfg(test)]
@@ -104,20 +120,44 @@ mod tests {
     #[test]
     fn accepts_its_own_signature_and_rejects_any_change() {
         let header = sign(b"demo-app-secret", BODY);
-        assert_eq!(verify_signature(b"demo-app-secret", BODY, Some(&header)), Ok(()));
-        assert_eq!(verify_signature(b"other-secret", BODY, Some(&header)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_signature(b"demo-app-secret", BODY, Some(&header)),
+            Ok(())
+        );
+        assert_eq!(
+            verify_signature(b"other-secret", BODY, Some(&header)),
+            Err(SignatureError::Mismatch)
+        );
         let mut tampered = BODY.to_vec();
         tampered[3] ^= 1;
-        assert_eq!(verify_signature(b"demo-app-secret", &tampered, Some(&header)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_signature(b"demo-app-secret", &tampered, Some(&header)),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn names_what_is_wrong_with_the_header() {
-        assert_eq!(verify_signature(b"s", BODY, None), Err(SignatureError::Missing));
-        assert_eq!(verify_signature(b"s", BODY, Some("  ")), Err(SignatureError::Missing));
-        assert_eq!(verify_signature(b"s", BODY, Some("sha1=abcd")), Err(SignatureError::Malformed));
-        assert_eq!(verify_signature(b"s", BODY, Some("sha256=zz")), Err(SignatureError::Malformed));
-        assert_eq!(verify_signature(b"s", BODY, Some("sha256=abcd")), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify_signature(b"s", BODY, None),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_signature(b"s", BODY, Some("  ")),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_signature(b"s", BODY, Some("sha1=abcd")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_signature(b"s", BODY, Some("sha256=zz")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_signature(b"s", BODY, Some("sha256=abcd")),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]
@@ -131,13 +171,32 @@ mod tests {
 
     #[test]
     fn handshake_echoes_the_raw_challenge_only_for_the_right_token() {
-        let q = HandshakeQuery { mode: Some("subscribe".into()), verify_token: Some("tok".into()), challenge: Some("1158201444".into()) };
+        let q = HandshakeQuery {
+            mode: Some("subscribe".into()),
+            verify_token: Some("tok".into()),
+            challenge: Some("1158201444".into()),
+        };
         assert_eq!(check_handshake(&q, "tok"), Ok("1158201444"));
-        assert_eq!(check_handshake(&q, "other"), Err(HandshakeError::TokenMismatch));
+        assert_eq!(
+            check_handshake(&q, "other"),
+            Err(HandshakeError::TokenMismatch)
+        );
         assert_eq!(check_handshake(&q, ""), Err(HandshakeError::TokenMismatch));
-        let wrong_mode = HandshakeQuery { mode: Some("unsubscribe".into()), ..q.clone() };
-        assert_eq!(check_handshake(&wrong_mode, "tok"), Err(HandshakeError::WrongMode));
-        let no_challenge = HandshakeQuery { challenge: None, ..q };
-        assert_eq!(check_handshake(&no_challenge, "tok"), Err(HandshakeError::MissingChallenge));
+        let wrong_mode = HandshakeQuery {
+            mode: Some("unsubscribe".into()),
+            ..q.clone()
+        };
+        assert_eq!(
+            check_handshake(&wrong_mode, "tok"),
+            Err(HandshakeError::WrongMode)
+        );
+        let no_challenge = HandshakeQuery {
+            challenge: None,
+            ..q
+        };
+        assert_eq!(
+            check_handshake(&no_challenge, "tok"),
+            Err(HandshakeError::MissingChallenge)
+        );
     }
 }

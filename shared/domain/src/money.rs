@@ -38,15 +38,27 @@ mod tests {
 
     #[test]
     fn parses_both_decimal_conventions_exactly() {
-        assert_eq!(Money::parse_amount("1.250,50"), Decimal::from_str("1250.50").ok());
-        assert_eq!(Money::parse_amount("1250.50"), Decimal::from_str("1250.50").ok());
-        assert_eq!(Money::parse_amount("0.1").map(|d| d + Decimal::from_str("0.2").unwrap()), Decimal::from_str("0.3").ok());
+        assert_eq!(
+            Money::parse_amount("1.250,50"),
+            Decimal::from_str("1250.50").ok()
+        );
+        assert_eq!(
+            Money::parse_amount("1250.50"),
+            Decimal::from_str("1250.50").ok()
+        );
+        assert_eq!(
+            Money::parse_amount("0.1").map(|d| d + Decimal::from_str("0.2").unwrap()),
+            Decimal::from_str("0.3").ok()
+        );
         assert_eq!(Money::parse_amount("abc"), None);
     }
 
     #[test]
     fn serializes_amount_as_string() {
         let m = Money::new(Decimal::from_str("99.90").unwrap(), "try");
-        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"amount":"99.90","currency":"TRY"}"#);
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"amount":"99.90","currency":"TRY"}"#
+        );
     }
 }

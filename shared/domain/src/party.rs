@@ -36,7 +36,10 @@ pub enum IdentityKey {
     /// TCKN or VKN digits.
     TaxId(String),
     /// A partner's id for the card: `("logo", "120.01.001")`, `("insurup", "...")`.
-    External { system: String, id: String },
+    External {
+        system: String,
+        id: String,
+    },
 }
 
 impl IdentityKey {
@@ -195,15 +198,24 @@ impl Card {
 
     /// Every identity key this card claims (phones, e-mails, tax id, external ids).
     pub fn identity_keys(&self) -> Vec<IdentityKey> {
-        let mut keys: Vec<IdentityKey> = self.phones.iter().cloned().map(IdentityKey::Phone).collect();
+        let mut keys: Vec<IdentityKey> = self
+            .phones
+            .iter()
+            .cloned()
+            .map(IdentityKey::Phone)
+            .collect();
         keys.extend(self.emails.iter().cloned().map(IdentityKey::Email));
         if let Some(tax) = self.customer.as_ref().and_then(|c| c.tax_id.clone()) {
             keys.push(IdentityKey::TaxId(tax));
         }
-        keys.extend(self.external_ids.iter().map(|(system, id)| IdentityKey::External {
-            system: system.clone(),
-            id: id.clone(),
-        }));
+        keys.extend(
+            self.external_ids
+                .iter()
+                .map(|(system, id)| IdentityKey::External {
+                    system: system.clone(),
+                    id: id.clone(),
+                }),
+        );
         keys
     }
 }

@@ -80,7 +80,11 @@ pub trait LogReader: Send + Sync {
         to: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<LogRecord>, PortError>;
-    async fn by_trace(&self, tenant: &TenantId, trace_id: &str) -> Result<Vec<LogRecord>, PortError>;
+    async fn by_trace(
+        &self,
+        tenant: &TenantId,
+        trace_id: &str,
+    ) -> Result<Vec<LogRecord>, PortError>;
     async fn by_error_code(
         &self,
         tenant: &TenantId,
@@ -146,16 +150,41 @@ pub enum StatusOutcome {
 
 #[async_trait]
 pub trait CrmRepository: Send + Sync {
-    async fn find_card(&self, tenant: &TenantId, key: &IdentityKey) -> Result<Option<CardRef>, PortError>;
-    async fn record_interaction(&self, tenant: &TenantId, write: &CardInteraction) -> Result<WriteOutcome, PortError>;
-    async fn create_lead(&self, tenant: &TenantId, write: &NewLead) -> Result<NewLeadOutcome, PortError>;
+    async fn find_card(
+        &self,
+        tenant: &TenantId,
+        key: &IdentityKey,
+    ) -> Result<Option<CardRef>, PortError>;
+    async fn record_interaction(
+        &self,
+        tenant: &TenantId,
+        write: &CardInteraction,
+    ) -> Result<WriteOutcome, PortError>;
+    async fn create_lead(
+        &self,
+        tenant: &TenantId,
+        write: &NewLead,
+    ) -> Result<NewLeadOutcome, PortError>;
     /// Creates a customer or contact card with its identity keys (tenant onboarding, imports).
-    async fn create_card(&self, tenant: &TenantId, card: &Card) -> Result<NewLeadOutcome, PortError>;
-    async fn apply_message_status(&self, tenant: &TenantId, update: &MessageStatusUpdate) -> Result<StatusOutcome, PortError>;
+    async fn create_card(
+        &self,
+        tenant: &TenantId,
+        card: &Card,
+    ) -> Result<NewLeadOutcome, PortError>;
+    async fn apply_message_status(
+        &self,
+        tenant: &TenantId,
+        update: &MessageStatusUpdate,
+    ) -> Result<StatusOutcome, PortError>;
 
     async fn card(&self, tenant: &TenantId, card_id: &str) -> Result<Option<Card>, PortError>;
     /// Newest first.
-    async fn timeline(&self, tenant: &TenantId, card_id: &str, limit: usize) -> Result<Vec<TimelineEntry>, PortError>;
+    async fn timeline(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, PortError>;
     async fn notes(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Note>, PortError>;
     async fn tasks(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Task>, PortError>;
     /// Leads of one source created in `[from, to)`, newest first.
@@ -166,5 +195,9 @@ pub trait CrmRepository: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Card>, PortError>;
-    async fn outbound_message(&self, tenant: &TenantId, wamid: &str) -> Result<Option<OutboundMessage>, PortError>;
+    async fn outbound_message(
+        &self,
+        tenant: &TenantId,
+        wamid: &str,
+    ) -> Result<Option<OutboundMessage>, PortError>;
 }

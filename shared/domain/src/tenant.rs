@@ -27,7 +27,9 @@ impl TenantId {
         if ok {
             Ok(TenantId(text.to_string()))
         } else {
-            Err(format!("invalid tenant id {text:?}: use 1-64 of a-z, 0-9, '-'"))
+            Err(format!(
+                "invalid tenant id {text:?}: use 1-64 of a-z, 0-9, '-'"
+            ))
         }
     }
 
@@ -146,6 +148,9 @@ mod tests {
     #[test]
     fn secret_names_follow_the_template_prefix() {
         let t = TenantId::parse("demo").unwrap();
-        assert_eq!(secret_name("onecrm/tenants/", &t, "whatsapp"), "onecrm/tenants/demo/whatsapp");
+        assert_eq!(
+            secret_name("onecrm/tenants/", &t, "whatsapp"),
+            "onecrm/tenants/demo/whatsapp"
+        );
     }
 }

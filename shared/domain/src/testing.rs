@@ -27,7 +27,9 @@ pub struct FixedClock(Mutex<DateTime<Utc>>);
 
 impl FixedClock {
     pub fn at(rfc3339: &str) -> Self {
-        let at = DateTime::parse_from_rfc3339(rfc3339).map(|d| d.with_timezone(&Utc)).unwrap_or_default();
+        let at = DateTime::parse_from_rfc3339(rfc3339)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default();
         FixedClock(Mutex::new(at))
     }
 
@@ -121,7 +123,10 @@ impl SecretStore for MemorySecrets {
 
     async fn refresh(&self, name: &str) -> Result<Secret, PortError> {
         self.refreshes.fetch_add(1, Ordering::SeqCst);
-        let secret = lock(&self.current).get(name).cloned().ok_or_else(|| PortError::Rejected(format!("no secret {name}")))?;
+        let secret = lock(&self.current)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| PortError::Rejected(format!("no secret {name}")))?;
         lock(&self.cached).insert(name.into(), secret.clone());
         Ok(secret)
     }
@@ -167,7 +172,12 @@ pub struct MemoryCrm(Mutex<CrmState>);
 
 impl MemoryCrm {
     pub fn cards(&self, tenant: &TenantId) -> Vec<Card> {
-        lock(&self.0).cards.iter().filter(|((t, _), _)| t == tenant).map(|(_, c)| c.clone()).collect()
+        lock(&self.0)
+            .cards
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, c)| c.clone())
+            .collect()
     }
 }
 
@@ -177,16 +187,33 @@ fn idem_key(tenant: &TenantId, key: &IdempotencyKey) -> String {
 
 #[async_trait]
 impl CrmRepository for MemoryCrm {
-    async fn find_card(&self, tenant: &TenantId, key: &IdentityKey) -> Result<Option<CardRef>, PortError> {
-        Ok(lock(&self.0).identities.get(&(tenant.clone(), key.key())).cloned())
+    async fn find_card(
+        &self,
+        tenant: &TenantId,
+        key: &IdentityKey,
+    ) -> Result<Option<CardRef>, PortError> {
+        Ok(lock(&self.0)
+            .identities
+            .get(&(tenant.clone(), key.key()))
+            .cloned())
     }
 
-    async fn record_interaction(&self, tenant: &TenantId, write: &CardInteraction) -> Result<WriteOutcome, PortError> {
+    async fn record_interaction(
+        &self,
+        tenant: &TenantId,
+        write: &CardInteraction,
+    ) -> Result<WriteOutcome, PortError> {
         let mut state = lock(&self.0);
-        if !state.idempotency.insert(idem_key(tenant, &write.idempotency)) {
+        if !state
+            .idempotency
+            .insert(idem_key(tenant, &write.idempotency))
+        {
             return Ok(WriteOutcome::Duplicate);
         }
-        if let Some(card) = state.cards.get_mut(&(tenant.clone(), write.card.card_id.clone())) {
+        if let Some(card) = state
+            .cards
+            .get_mut(&(tenant.clone(), write.card.card_id.clone()))
+        {
             if let Some(lead) = card.lead.as_mut() {
                 lead.last_touch = write.touch.clone();
             }
@@ -195,19 +222,37 @@ impl CrmRepository for MemoryCrm {
         Ok(WriteOutcome::Applied)
     }
 
-    async fn create_lead(&self, tenant: &TenantId, write: &NewLead) -> Result<NewLeadOutcome, PortError> {
+    async fn create_lead(
+        &self,
+        tenant: &TenantId,
+        write: &NewLead,
+    ) -> Result<NewLeadOutcome, PortError> {
         let mut state = lock(&self.0);
-        if state.idempotency.contains(&idem_key(tenant, &write.idempotency)) {
+        if state
+            .idempotency
+            .contains(&idem_key(tenant, &write.idempotency))
+        {
             return Ok(NewLeadOutcome::Duplicate);
         }
-        if write.identities.iter().any(|k| state.identities.contains_key(&(tenant.clone(), k.key()))) {
+        if write
+            .identities
+            .iter()
+            .any(|k| state.identities.contains_key(&(tenant.clone(), k.key())))
+        {
             return Ok(NewLeadOutcome::IdentityTaken);
         }
-        state.idempotency.insert(idem_key(tenant, &write.idempotency));
+        state
+            .idempotency
+            .insert(idem_key(tenant, &write.idempotency));
         for key in &write.identities {
-            state.identities.insert((tenant.clone(), key.key()), write.card.as_ref());
+            state
+                .identities
+                .insert((tenant.clone(), key.key()), write.card.as_ref());
         }
-        state.cards.insert((tenant.clone(), write.card.card_id.clone()), write.card.clone());
+        state.cards.insert(
+            (tenant.clone(), write.card.card_id.clone()),
+            write.card.clone(),
+        );
         state.timeline.push((tenant.clone(), write.entry.clone()));
         if let Some(note) = &write.note {
             state.notes.push((tenant.clone(), note.clone()));
@@ -218,20 +263,35 @@ impl CrmRepository for MemoryCrm {
         Ok(NewLeadOutcome::Created)
     }
 
-    async fn create_card(&self, tenant: &TenantId, card: &Card) -> Result<NewLeadOutcome, PortError> {
+    async fn create_card(
+        &self,
+        tenant: &TenantId,
+        card: &Card,
+    ) -> Result<NewLeadOutcome, PortError> {
         let mut state = lock(&self.0);
         let keys = card.identity_keys();
-        if keys.iter().any(|k| state.identities.contains_key(&(tenant.clone(), k.key()))) {
+        if keys
+            .iter()
+            .any(|k| state.identities.contains_key(&(tenant.clone(), k.key())))
+        {
             return Ok(NewLeadOutcome::IdentityTaken);
         }
         for key in keys {
-            state.identities.insert((tenant.clone(), key.key()), card.as_ref());
+            state
+                .identities
+                .insert((tenant.clone(), key.key()), card.as_ref());
         }
-        state.cards.insert((tenant.clone(), card.card_id.clone()), card.clone());
+        state
+            .cards
+            .insert((tenant.clone(), card.card_id.clone()), card.clone());
         Ok(NewLeadOutcome::Created)
     }
 
-    async fn apply_message_status(&self, tenant: &TenantId, update: &MessageStatusUpdate) -> Result<StatusOutcome, PortError> {
+    async fn apply_message_status(
+        &self,
+        tenant: &TenantId,
+        update: &MessageStatusUpdate,
+    ) -> Result<StatusOutcome, PortError> {
         let mut state = lock(&self.0);
         let key = (tenant.clone(), update.wamid.clone());
         match OutboundMessage::apply(state.messages.get(&key), update) {
@@ -244,36 +304,79 @@ impl CrmRepository for MemoryCrm {
     }
 
     async fn card(&self, tenant: &TenantId, card_id: &str) -> Result<Option<Card>, PortError> {
-        Ok(lock(&self.0).cards.get(&(tenant.clone(), card_id.to_string())).cloned())
+        Ok(lock(&self.0)
+            .cards
+            .get(&(tenant.clone(), card_id.to_string()))
+            .cloned())
     }
 
-    async fn timeline(&self, tenant: &TenantId, card_id: &str, limit: usize) -> Result<Vec<TimelineEntry>, PortError> {
-        let mut entries: Vec<TimelineEntry> =
-            lock(&self.0).timeline.iter().filter(|(t, e)| t == tenant && e.card_id == card_id).map(|(_, e)| e.clone()).collect();
-        entries.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then(b.entry_id.cmp(&a.entry_id)));
+    async fn timeline(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, PortError> {
+        let mut entries: Vec<TimelineEntry> = lock(&self.0)
+            .timeline
+            .iter()
+            .filter(|(t, e)| t == tenant && e.card_id == card_id)
+            .map(|(_, e)| e.clone())
+            .collect();
+        entries.sort_by(|a, b| {
+            b.occurred_at
+                .cmp(&a.occurred_at)
+                .then(b.entry_id.cmp(&a.entry_id))
+        });
         entries.truncate(limit);
         Ok(entries)
     }
 
     async fn notes(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Note>, PortError> {
-        Ok(lock(&self.0).notes.iter().filter(|(t, n)| t == tenant && n.card_id == card_id).map(|(_, n)| n.clone()).collect())
+        Ok(lock(&self.0)
+            .notes
+            .iter()
+            .filter(|(t, n)| t == tenant && n.card_id == card_id)
+            .map(|(_, n)| n.clone())
+            .collect())
     }
 
     async fn tasks(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Task>, PortError> {
-        Ok(lock(&self.0).tasks.iter().filter(|(t, x)| t == tenant && x.card_id == card_id).map(|(_, x)| x.clone()).collect())
+        Ok(lock(&self.0)
+            .tasks
+            .iter()
+            .filter(|(t, x)| t == tenant && x.card_id == card_id)
+            .map(|(_, x)| x.clone())
+            .collect())
     }
 
-    async fn leads_by_source(&self, tenant: &TenantId, source: LeadSource, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Card>, PortError> {
+    async fn leads_by_source(
+        &self,
+        tenant: &TenantId,
+        source: LeadSource,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Card>, PortError> {
         let mut leads: Vec<Card> = self
             .cards(tenant)
             .into_iter()
-            .filter(|c| c.lead.as_ref().is_some_and(|l| l.source == source) && c.created_at >= from && c.created_at < to)
+            .filter(|c| {
+                c.lead.as_ref().is_some_and(|l| l.source == source)
+                    && c.created_at >= from
+                    && c.created_at < to
+            })
             .collect();
-        leads.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        leads.sort_by_key(|c| std::cmp::Reverse(c.created_at));
         Ok(leads)
     }
 
-    async fn outbound_message(&self, tenant: &TenantId, wamid: &str) -> Result<Option<OutboundMessage>, PortError> {
-        Ok(lock(&self.0).messages.get(&(tenant.clone(), wamid.to_string())).cloned())
+    async fn outbound_message(
+        &self,
+        tenant: &TenantId,
+        wamid: &str,
+    ) -> Result<Option<OutboundMessage>, PortError> {
+        Ok(lock(&self.0)
+            .messages
+            .get(&(tenant.clone(), wamid.to_string()))
+            .cloned())
     }
 }

@@ -1,1 +1,3 @@
-pub fn fold_email(s: &str) -> Option<String> { Some(s.trim().to_lowercase()) }
+pub fn fold_email(s: &str) -> Option<String> {
+    Some(s.trim().to_lowercase())
+}

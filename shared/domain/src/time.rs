@@ -10,7 +10,9 @@ pub fn to_sortable(at: &DateTime<Utc>) -> String {
 
 /// "24.11.2026 15:04" in Istanbul time, as Turkish users read dates.
 pub fn to_istanbul_display(at: &DateTime<Utc>) -> String {
-    at.with_timezone(&Istanbul).format("%d.%m.%Y %H:%M").to_string()
+    at.with_timezone(&Istanbul)
+        .format("%d.%m.%Y %H:%M")
+        .to_string()
 }
 
 /// Unix seconds as partners send them (WhatsApp: a JSON string).

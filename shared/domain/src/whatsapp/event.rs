@@ -11,7 +11,7 @@ use crate::whatsapp::status::MessageStatusUpdate;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WhatsAppEvent {
-    Message(InboundMessage),
+    Message(Box<InboundMessage>),
     Status(MessageStatusUpdate),
 }
 
@@ -100,25 +100,57 @@ pub struct WaError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessageContent {
-    Text { body: String },
+    Text {
+        body: String,
+    },
     Image(Media),
     Audio(Media),
     Video(Media),
     Document(Media),
     Sticker(Media),
-    Location { latitude: f64, longitude: f64, name: Option<String>, address: Option<String>, url: Option<String> },
-    Contacts { contacts: Vec<SharedContact> },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+        address: Option<String>,
+        url: Option<String>,
+    },
+    Contacts {
+        contacts: Vec<SharedContact>,
+    },
     /// A tap on an interactive button or list row (`reply_type`: button_reply, list_reply, nfm_reply).
-    InteractiveReply { reply_type: String, id: String, title: String, description: Option<String> },
+    InteractiveReply {
+        reply_type: String,
+        id: String,
+        title: String,
+        description: Option<String>,
+    },
     /// A tap on a template's quick-reply button.
-    Button { payload: Option<String>, text: Option<String> },
+    Button {
+        payload: Option<String>,
+        text: Option<String>,
+    },
     /// `emoji` is absent when the customer removed the reaction.
-    Reaction { message_id: String, emoji: Option<String> },
-    Order { catalog_id: Option<String>, text: Option<String>, items: Vec<OrderItem> },
+    Reaction {
+        message_id: String,
+        emoji: Option<String>,
+    },
+    Order {
+        catalog_id: Option<String>,
+        text: Option<String>,
+        items: Vec<OrderItem>,
+    },
     /// E.g. `user_changed_number`; `new_wa_id` is the customer's new number.
-    System { system_type: String, body: Option<String>, new_wa_id: Option<String> },
+    System {
+        system_type: String,
+        body: Option<String>,
+        new_wa_id: Option<String>,
+    },
     /// A type we do not (yet) understand, kept with its raw type and Meta's errors.
-    Unsupported { raw_type: String, errors: Vec<WaError> },
+    Unsupported {
+        raw_type: String,
+        errors: Vec<WaError>,
+    },
 }
 
 impl MessageContent {
@@ -145,7 +177,10 @@ impl MessageContent {
     /// Whether a message of this kind from an unknown number should open a lead. Reactions
     /// and system notices are not conversations a salesperson can pick up.
     pub fn opens_lead(&self) -> bool {
-        !matches!(self, MessageContent::Reaction { .. } | MessageContent::System { .. })
+        !matches!(
+            self,
+            MessageContent::Reaction { .. } | MessageContent::System { .. }
+        )
     }
 
     /// The one line shown on the card's timeline, in Turkish as the CRM's users read it.
@@ -162,29 +197,64 @@ impl MessageContent {
             MessageContent::Audio(m) if m.voice => with("Sesli mesaj", None),
             MessageContent::Audio(_) => with("Ses dosyası", None),
             MessageContent::Video(m) => with("Video", m.caption.as_deref()),
-            MessageContent::Document(m) => with("Belge", m.caption.as_deref().or(m.filename.as_deref())),
+            MessageContent::Document(m) => {
+                with("Belge", m.caption.as_deref().or(m.filename.as_deref()))
+            }
             MessageContent::Sticker(_) => with("Çıkartma", None),
-            MessageContent::Location { name, address, latitude, longitude, .. } => {
-                let place = [name.as_deref(), address.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(", ");
+            MessageContent::Location {
+                name,
+                address,
+                latitude,
+                longitude,
+                ..
+            } => {
+                let place = [name.as_deref(), address.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 if place.is_empty() {
                     format!("[Konum] {latitude}, {longitude}")
                 } else {
                     format!("[Konum] {place}")
                 }
             }
-            MessageContent::Contacts { contacts } => {
-                with("Kişi kartı", Some(&contacts.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")))
-            }
+            MessageContent::Contacts { contacts } => with(
+                "Kişi kartı",
+                Some(
+                    &contacts
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ),
             MessageContent::InteractiveReply { title, .. } => with("Yanıt", Some(title)),
-            MessageContent::Button { text, payload } => with("Buton", text.as_deref().or(payload.as_deref())),
-            MessageContent::Reaction { emoji: Some(emoji), .. } => with("Tepki", Some(emoji)),
+            MessageContent::Button { text, payload } => {
+                with("Buton", text.as_deref().or(payload.as_deref()))
+            }
+            MessageContent::Reaction {
+                emoji: Some(emoji), ..
+            } => with("Tepki", Some(emoji)),
             MessageContent::Reaction { emoji: None, .. } => with("Tepki kaldırıldı", None),
             MessageContent::Order { items, text, .. } => {
                 let lines = format!("{} ürün", items.len());
-                with("Sipariş", Some(&text.as_deref().map(|t| format!("{lines}: {t}")).unwrap_or(lines)))
+                with(
+                    "Sipariş",
+                    Some(
+                        &text
+                            .as_deref()
+                            .map(|t| format!("{lines}: {t}"))
+                            .unwrap_or(lines),
+                    ),
+                )
             }
-            MessageContent::System { body, system_type, .. } => with("Sistem", body.as_deref().or(Some(system_type))),
-            MessageContent::Unsupported { raw_type, .. } => format!("[Desteklenmeyen mesaj türü: {raw_type}]"),
+            MessageContent::System {
+                body, system_type, ..
+            } => with("Sistem", body.as_deref().or(Some(system_type))),
+            MessageContent::Unsupported { raw_type, .. } => {
+                format!("[Desteklenmeyen mesaj türü: {raw_type}]")
+            }
         }
     }
 

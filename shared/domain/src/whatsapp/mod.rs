@@ -28,3 +28,6 @@ impl std::fmt::Debug for WhatsAppSecrets {
         f.write_str("WhatsAppSecrets(***)")
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,7 +10,9 @@ use crate::party::AdReferral;
 use crate::phone::PhoneNumber;
 use crate::tenant::TenantRoute;
 use crate::time::from_unix_seconds;
-use crate::whatsapp::event::{InboundMessage, Media, MessageContent, OrderItem, SharedContact, WaError, WhatsAppEvent};
+use crate::whatsapp::event::{
+    InboundMessage, Media, MessageContent, OrderItem, SharedContact, WaError, WhatsAppEvent,
+};
 use crate::whatsapp::status::{DeliveryStatus, MessageStatusUpdate};
 use crate::whatsapp::wire;
 
@@ -47,14 +49,22 @@ pub fn routes(body: &str) -> Result<Vec<TenantRoute>, FieldError> {
     for entry in &routing.entry {
         let mut found = false;
         for change in &entry.changes {
-            if let Some(id) = change.value.as_ref().and_then(|v| v.metadata.as_ref()).and_then(|m| m.phone_number_id.clone()) {
+            if let Some(id) = change
+                .value
+                .as_ref()
+                .and_then(|v| v.metadata.as_ref())
+                .and_then(|m| m.phone_number_id.clone())
+            {
                 push_unique(&mut routes, TenantRoute::WhatsAppPhoneNumberId(id));
                 found = true;
             }
         }
         if !found {
             if let Some(waba) = &entry.id {
-                push_unique(&mut routes, TenantRoute::WhatsAppBusinessAccount(waba.clone()));
+                push_unique(
+                    &mut routes,
+                    TenantRoute::WhatsAppBusinessAccount(waba.clone()),
+                );
             }
         }
     }
@@ -75,14 +85,27 @@ pub fn json_error(error: &serde_json::Error) -> FieldError {
 /// bad delivery queues nothing.
 pub fn parse_delivery(body: &str) -> Result<ParsedDelivery, Vec<FieldError>> {
     let mut de = serde_json::Deserializer::from_str(body);
-    let notification: wire::Notification = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let code = if inner.is_syntax() || inner.is_eof() { "invalid_json" } else { "invalid_field" };
-        vec![FieldError::new(if path == "." { "body".into() } else { path }, code, inner.to_string())]
-    })?;
+    let notification: wire::Notification =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let code = if inner.is_syntax() || inner.is_eof() {
+                "invalid_json"
+            } else {
+                "invalid_field"
+            };
+            vec![FieldError::new(
+                if path == "." { "body".into() } else { path },
+                code,
+                inner.to_string(),
+            )]
+        })?;
     if notification.object != OBJECT {
-        return Err(vec![FieldError::new("object", "invalid_value", format!("must be {OBJECT:?}"))]);
+        return Err(vec![FieldError::new(
+            "object",
+            "invalid_value",
+            format!("must be {OBJECT:?}"),
+        )]);
     }
     let mut delivery = ParsedDelivery::default();
     let mut problems = Vec::new();
@@ -110,8 +133,14 @@ pub fn parse_delivery(body: &str) -> Result<ParsedDelivery, Vec<FieldError>> {
     }
 }
 
-fn parse_change(waba_id: &str, value: wire::ChangeValue, at: &str) -> Result<ParsedChange, Vec<FieldError>> {
-    let metadata = value.metadata.ok_or_else(|| vec![FieldError::missing(format!("{at}.metadata"))])?;
+fn parse_change(
+    waba_id: &str,
+    value: wire::ChangeValue,
+    at: &str,
+) -> Result<ParsedChange, Vec<FieldError>> {
+    let metadata = value
+        .metadata
+        .ok_or_else(|| vec![FieldError::missing(format!("{at}.metadata"))])?;
     let mut problems = Vec::new();
     let mut events = Vec::new();
     for (i, message) in value.messages.into_iter().enumerate() {
@@ -124,13 +153,22 @@ fn parse_change(waba_id: &str, value: wire::ChangeValue, at: &str) -> Result<Par
             .and_then(|p| p.name.clone())
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty());
-        match parse_message(message, profile_name, &metadata.phone_number_id, &format!("{at}.messages[{i}]")) {
-            Ok(m) => events.push(WhatsAppEvent::Message(m)),
+        match parse_message(
+            message,
+            profile_name,
+            &metadata.phone_number_id,
+            &format!("{at}.messages[{i}]"),
+        ) {
+            Ok(m) => events.push(WhatsAppEvent::Message(Box::new(m))),
             Err(mut errors) => problems.append(&mut errors),
         }
     }
     for (i, status) in value.statuses.into_iter().enumerate() {
-        match parse_status(status, &metadata.phone_number_id, &format!("{at}.statuses[{i}]")) {
+        match parse_status(
+            status,
+            &metadata.phone_number_id,
+            &format!("{at}.statuses[{i}]"),
+        ) {
             Ok(s) => events.push(WhatsAppEvent::Status(s)),
             Err(error) => problems.push(error),
         }
@@ -169,14 +207,31 @@ fn media(m: wire::Media) -> Media {
     }
 }
 
-fn parse_message(m: wire::Message, profile_name: Option<String>, phone_number_id: &str, at: &str) -> Result<InboundMessage, Vec<FieldError>> {
+fn parse_message(
+    m: wire::Message,
+    profile_name: Option<String>,
+    phone_number_id: &str,
+    at: &str,
+) -> Result<InboundMessage, Vec<FieldError>> {
     let mut problems = Vec::new();
     let from = PhoneNumber::from_international_digits(&m.from)
-        .map_err(|e| problems.push(FieldError::new(format!("{at}.from"), "invalid_phone", e.to_string())))
+        .map_err(|e| {
+            problems.push(FieldError::new(
+                format!("{at}.from"),
+                "invalid_phone",
+                e.to_string(),
+            ))
+        })
         .ok();
     let sent_at = from_unix_seconds(&m.timestamp)
         .ok_or(())
-        .map_err(|_| problems.push(FieldError::new(format!("{at}.timestamp"), "invalid_timestamp", "must be Unix seconds")))
+        .map_err(|_| {
+            problems.push(FieldError::new(
+                format!("{at}.timestamp"),
+                "invalid_timestamp",
+                "must be Unix seconds",
+            ))
+        })
         .ok();
     if m.id.trim().is_empty() {
         problems.push(FieldError::missing(format!("{at}.id")));
@@ -188,8 +243,12 @@ fn parse_message(m: wire::Message, profile_name: Option<String>, phone_number_id
         "image" => required(m.image, field("image")).map(|x| MessageContent::Image(media(x))),
         "audio" => required(m.audio, field("audio")).map(|x| MessageContent::Audio(media(x))),
         "video" => required(m.video, field("video")).map(|x| MessageContent::Video(media(x))),
-        "document" => required(m.document, field("document")).map(|x| MessageContent::Document(media(x))),
-        "sticker" => required(m.sticker, field("sticker")).map(|x| MessageContent::Sticker(media(x))),
+        "document" => {
+            required(m.document, field("document")).map(|x| MessageContent::Document(media(x)))
+        }
+        "sticker" => {
+            required(m.sticker, field("sticker")).map(|x| MessageContent::Sticker(media(x)))
+        }
         "location" => required(m.location, field("location")).map(|l| MessageContent::Location {
             latitude: l.latitude,
             longitude: l.longitude,
@@ -200,8 +259,12 @@ fn parse_message(m: wire::Message, profile_name: Option<String>, phone_number_id
         "contacts" => required(m.contacts, field("contacts")).map(|cs| MessageContent::Contacts {
             contacts: cs.into_iter().map(shared_contact).collect(),
         }),
-        "interactive" => required(m.interactive, field("interactive")).and_then(|i| interactive(i, &field("interactive"))),
-        "button" => required(m.button, field("button")).map(|b| MessageContent::Button { payload: b.payload, text: b.text }),
+        "interactive" => required(m.interactive, field("interactive"))
+            .and_then(|i| interactive(i, &field("interactive"))),
+        "button" => required(m.button, field("button")).map(|b| MessageContent::Button {
+            payload: b.payload,
+            text: b.text,
+        }),
         "reaction" => required(m.reaction, field("reaction")).map(|r| MessageContent::Reaction {
             message_id: r.message_id,
             emoji: r.emoji.filter(|e| !e.is_empty()),
@@ -215,11 +278,16 @@ fn parse_message(m: wire::Message, profile_name: Option<String>, phone_number_id
         other => Ok(MessageContent::Unsupported {
             // Meta sends `type: "unsupported"` with the real type inside; a brand-new type
             // arrives under its own name. Either way it is kept, never dropped.
-            raw_type: m.unsupported.and_then(|u| u.kind).unwrap_or_else(|| other.to_string()),
+            raw_type: m
+                .unsupported
+                .and_then(|u| u.kind)
+                .unwrap_or_else(|| other.to_string()),
             errors: m.errors.into_iter().map(wa_error).collect(),
         }),
     };
-    let content = content.map_err(|mut errors| problems.append(&mut errors)).ok();
+    let content = content
+        .map_err(|mut errors| problems.append(&mut errors))
+        .ok();
     match (from, sent_at, content) {
         (Some(from), Some(sent_at), Some(content)) if problems.is_empty() => Ok(InboundMessage {
             wamid: m.id,
@@ -229,7 +297,9 @@ fn parse_message(m: wire::Message, profile_name: Option<String>, phone_number_id
             phone_number_id: phone_number_id.to_string(),
             content,
             replied_to: m.context.as_ref().and_then(|c| c.id.clone()),
-            forwarded: m.context.as_ref().is_some_and(|c| c.forwarded.unwrap_or(false) || c.frequently_forwarded.unwrap_or(false)),
+            forwarded: m.context.as_ref().is_some_and(|c| {
+                c.forwarded.unwrap_or(false) || c.frequently_forwarded.unwrap_or(false)
+            }),
             referral: m.referral.map(|r| AdReferral {
                 source_type: r.source_type,
                 source_id: r.source_id,
@@ -246,13 +316,22 @@ fn shared_contact(c: wire::SharedContact) -> SharedContact {
     let name = c
         .name
         .map(|n| {
-            n.formatted_name
-                .unwrap_or_else(|| [n.first_name, n.last_name].into_iter().flatten().collect::<Vec<_>>().join(" "))
+            n.formatted_name.unwrap_or_else(|| {
+                [n.first_name, n.last_name]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
         })
         .unwrap_or_default();
     SharedContact {
         name,
-        phones: c.phones.into_iter().filter_map(|p| p.phone.or(p.wa_id)).collect(),
+        phones: c
+            .phones
+            .into_iter()
+            .filter_map(|p| p.phone.or(p.wa_id))
+            .collect(),
         emails: c.emails.into_iter().filter_map(|e| e.email).collect(),
         company: c.org.and_then(|o| o.company),
     }
@@ -271,9 +350,18 @@ fn interactive(i: wire::Interactive, at: &str) -> Result<MessageContent, Vec<Fie
                 description: flow.response_json,
             })
         }
-        other => Err(vec![FieldError::new(format!("{at}.type"), "invalid_value", format!("unknown interactive type {other:?}"))]),
+        other => Err(vec![FieldError::new(
+            format!("{at}.type"),
+            "invalid_value",
+            format!("unknown interactive type {other:?}"),
+        )]),
     }
-    .map(|r| MessageContent::InteractiveReply { reply_type, id: r.id, title: r.title, description: r.description })
+    .map(|r| MessageContent::InteractiveReply {
+        reply_type,
+        id: r.id,
+        title: r.title,
+        description: r.description,
+    })
 }
 
 fn order(o: wire::Order, at: &str) -> Result<MessageContent, Vec<FieldError>> {
@@ -281,7 +369,8 @@ fn order(o: wire::Order, at: &str) -> Result<MessageContent, Vec<FieldError>> {
     let mut problems = Vec::new();
     for (i, item) in o.product_items.into_iter().enumerate() {
         let quantity = Decimal::from_str(&item.quantity.0);
-        let price = Decimal::from_str(&item.item_price.0).or_else(|_| Decimal::from_scientific(&item.item_price.0));
+        let price = Decimal::from_str(&item.item_price.0)
+            .or_else(|_| Decimal::from_scientific(&item.item_price.0));
         match (quantity, price) {
             (Ok(quantity), Ok(item_price)) => items.push(OrderItem {
                 product_retailer_id: item.product_retailer_id,
@@ -289,19 +378,41 @@ fn order(o: wire::Order, at: &str) -> Result<MessageContent, Vec<FieldError>> {
                 item_price,
                 currency: item.currency.trim().to_ascii_uppercase(),
             }),
-            (Err(_), _) => problems.push(FieldError::new(format!("{at}.product_items[{i}].quantity"), "invalid_number", "must be a number")),
-            (_, Err(_)) => problems.push(FieldError::new(format!("{at}.product_items[{i}].item_price"), "invalid_number", "must be a decimal amount")),
+            (Err(_), _) => problems.push(FieldError::new(
+                format!("{at}.product_items[{i}].quantity"),
+                "invalid_number",
+                "must be a number",
+            )),
+            (_, Err(_)) => problems.push(FieldError::new(
+                format!("{at}.product_items[{i}].item_price"),
+                "invalid_number",
+                "must be a decimal amount",
+            )),
         }
     }
     if problems.is_empty() {
-        Ok(MessageContent::Order { catalog_id: o.catalog_id, text: o.text, items })
+        Ok(MessageContent::Order {
+            catalog_id: o.catalog_id,
+            text: o.text,
+            items,
+        })
     } else {
         Err(problems)
     }
 }
 
-fn parse_status(s: wire::Status, phone_number_id: &str, at: &str) -> Result<MessageStatusUpdate, FieldError> {
-    let when = from_unix_seconds(&s.timestamp).ok_or_else(|| FieldError::new(format!("{at}.timestamp"), "invalid_timestamp", "must be Unix seconds"))?;
+fn parse_status(
+    s: wire::Status,
+    phone_number_id: &str,
+    at: &str,
+) -> Result<MessageStatusUpdate, FieldError> {
+    let when = from_unix_seconds(&s.timestamp).ok_or_else(|| {
+        FieldError::new(
+            format!("{at}.timestamp"),
+            "invalid_timestamp",
+            "must be Unix seconds",
+        )
+    })?;
     if s.id.trim().is_empty() {
         return Err(FieldError::missing(format!("{at}.id")));
     }

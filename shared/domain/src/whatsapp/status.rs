@@ -108,7 +108,10 @@ pub struct OutboundMessage {
 impl OutboundMessage {
     /// The record after `update`, or `None` when the update would move the status backwards.
     /// Adapters enforce the same rule with a conditional write on the rank.
-    pub fn apply(current: Option<&OutboundMessage>, update: &MessageStatusUpdate) -> Option<OutboundMessage> {
+    pub fn apply(
+        current: Option<&OutboundMessage>,
+        update: &MessageStatusUpdate,
+    ) -> Option<OutboundMessage> {
         if !update.status.advances(current.map(|c| &c.status)) {
             return None;
         }
@@ -133,7 +136,9 @@ impl OutboundMessage {
         match update.status {
             DeliveryStatus::Sent => next.sent_at = Some(update.at),
             DeliveryStatus::Delivered => next.delivered_at = Some(update.at),
-            DeliveryStatus::Read | DeliveryStatus::Played => next.read_at = next.read_at.or(Some(update.at)),
+            DeliveryStatus::Read | DeliveryStatus::Played => {
+                next.read_at = next.read_at.or(Some(update.at))
+            }
             DeliveryStatus::Failed => {
                 next.failed_at = Some(update.at);
                 if let Some(error) = update.errors.first() {
@@ -171,14 +176,21 @@ mod tests {
         assert_eq!(read.status, DeliveryStatus::Read);
         assert!(OutboundMessage::apply(Some(&read), &update("delivered", 20)).is_none());
         assert!(OutboundMessage::apply(Some(&read), &update("sent", 10)).is_none());
-        assert!(OutboundMessage::apply(Some(&read), &update("read", 30)).is_none(), "duplicate changes nothing");
+        assert!(
+            OutboundMessage::apply(Some(&read), &update("read", 30)).is_none(),
+            "duplicate changes nothing"
+        );
         assert!(OutboundMessage::apply(Some(&read), &update("deleted", 40)).is_none());
     }
 
     #[test]
     fn failed_keeps_metas_error() {
         let mut failed = update("failed", 40);
-        failed.errors = vec![WaError { code: 131026, title: Some("Message undeliverable".into()), details: Some("Message Undeliverable.".into()) }];
+        failed.errors = vec![WaError {
+            code: 131026,
+            title: Some("Message undeliverable".into()),
+            details: Some("Message Undeliverable.".into()),
+        }];
         let sent = OutboundMessage::apply(None, &update("sent", 10)).unwrap();
         let record = OutboundMessage::apply(Some(&sent), &failed).unwrap();
         assert_eq!(record.status, DeliveryStatus::Failed);
@@ -189,9 +201,13 @@ mod tests {
 
     #[test]
     fn unknown_statuses_round_trip_as_plain_strings() {
-        let json = serde_json::to_string(&DeliveryStatus::parse("held_for_quality_assessment")).unwrap();
+        let json =
+            serde_json::to_string(&DeliveryStatus::parse("held_for_quality_assessment")).unwrap();
         assert_eq!(json, "\"held_for_quality_assessment\"");
-        assert_eq!(serde_json::to_string(&DeliveryStatus::Read).unwrap(), "\"read\"");
+        assert_eq!(
+            serde_json::to_string(&DeliveryStatus::Read).unwrap(),
+            "\"read\""
+        );
         let back: DeliveryStatus = serde_json::from_str("\"read\"").unwrap();
         assert_eq!(back, DeliveryStatus::Read);
     }

@@ -7,9 +7,14 @@ use chrono::Duration;
 use crate::batch::ProcessError;
 use crate::envelope::Envelope;
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
-use crate::party::{Card, CardKind, IdentityKey, LeadDetails, LeadSource, LeadStatus, Note, Touch, Utm};
+use crate::party::{
+    Card, CardKind, IdentityKey, LeadDetails, LeadSource, LeadStatus, Note, Touch, Utm,
+};
 use crate::phone::PhoneNumber;
-use crate::ports::{CardInteraction, CrmRepository, IdempotencyKey, NewLead, NewLeadOutcome, StatusOutcome, TenantDirectory, WriteOutcome};
+use crate::ports::{
+    CardInteraction, CrmRepository, IdempotencyKey, NewLead, NewLeadOutcome, StatusOutcome,
+    TenantDirectory, WriteOutcome,
+};
 use crate::task::{Task, TaskStatus};
 use crate::tenant::TenantConfig;
 use crate::timeline::{Channel, Direction, TimelineEntry};
@@ -29,36 +34,66 @@ pub struct WhatsAppWorker {
 }
 
 impl WhatsAppWorker {
-    pub fn new(repo: Arc<dyn CrmRepository>, tenants: Arc<dyn TenantDirectory>, log: IntegrationLog) -> Self {
+    pub fn new(
+        repo: Arc<dyn CrmRepository>,
+        tenants: Arc<dyn TenantDirectory>,
+        log: IntegrationLog,
+    ) -> Self {
         Self { repo, tenants, log }
     }
 
     /// Processes one envelope. `Ok` means done (applied, duplicate or deliberately ignored,
     /// each with its log record); `Err` sends the message back to the queue.
     pub async fn handle(&self, envelope: Envelope, attempt: u32) -> Result<(), ProcessError> {
-        let event: WhatsAppEvent = serde_json::from_value(envelope.payload.clone())
-            .map_err(|e| ProcessError::permanent("invalid_payload", format!("not a WhatsApp event: {e}")))?;
+        let event: WhatsAppEvent =
+            serde_json::from_value(envelope.payload.clone()).map_err(|e| {
+                ProcessError::permanent("invalid_payload", format!("not a WhatsApp event: {e}"))
+            })?;
         match event {
-            WhatsAppEvent::Message(message) => self.message(&envelope, message, attempt).await,
+            WhatsAppEvent::Message(message) => self.message(&envelope, *message, attempt).await,
             WhatsAppEvent::Status(status) => self.status(&envelope, status, attempt).await,
         }
     }
 
-    fn entry(&self, envelope: &Envelope, operation: &str, result: LogResult, attempt: u32) -> LogEntry {
-        LogEntry::new(envelope.tenant_id.clone(), Integration::WhatsApp, LogDirection::Inbound, operation, result, envelope.trace_id.clone())
-            .external_id(envelope.external_id.clone())
-            .attempt(attempt)
-            .payload(envelope.payload.clone())
+    fn entry(
+        &self,
+        envelope: &Envelope,
+        operation: &str,
+        result: LogResult,
+        attempt: u32,
+    ) -> LogEntry {
+        LogEntry::new(
+            envelope.tenant_id.clone(),
+            Integration::WhatsApp,
+            LogDirection::Inbound,
+            operation,
+            result,
+            envelope.trace_id.clone(),
+        )
+        .external_id(envelope.external_id.clone())
+        .attempt(attempt)
+        .payload(envelope.payload.clone())
     }
 
-    async fn message(&self, envelope: &Envelope, message: InboundMessage, attempt: u32) -> Result<(), ProcessError> {
+    async fn message(
+        &self,
+        envelope: &Envelope,
+        message: InboundMessage,
+        attempt: u32,
+    ) -> Result<(), ProcessError> {
         const OP: &str = "whatsapp.message.process";
         let tenant = self
             .tenants
             .tenant(&envelope.tenant_id)
             .await?
-            .ok_or_else(|| ProcessError::permanent("unknown_tenant", format!("tenant {} does not exist", envelope.tenant_id)))?;
-        let phone = PhoneNumber::from_international_digits(&message.from).map_err(|e| ProcessError::permanent("invalid_phone", e.to_string()))?;
+            .ok_or_else(|| {
+                ProcessError::permanent(
+                    "unknown_tenant",
+                    format!("tenant {} does not exist", envelope.tenant_id),
+                )
+            })?;
+        let phone = PhoneNumber::from_international_digits(&message.from)
+            .map_err(|e| ProcessError::permanent("invalid_phone", e.to_string()))?;
         let identity = IdentityKey::Phone(phone.clone());
         let now = self.log.clock().now();
         let idempotency = IdempotencyKey {
@@ -83,57 +118,135 @@ impl WhatsAppWorker {
                     card: card.clone(),
                     touch: touch.clone(),
                 };
-                let outcome = self.repo.record_interaction(&tenant.tenant_id, &write).await?;
+                let outcome = self
+                    .repo
+                    .record_interaction(&tenant.tenant_id, &write)
+                    .await?;
                 let (result, note) = match outcome {
-                    WriteOutcome::Applied => (LogResult::Success, format!("added to the timeline of {} card {}", kind_name(card.kind), card.display_name)),
-                    WriteOutcome::Duplicate => (LogResult::Duplicate, "already processed; nothing changed".to_string()),
+                    WriteOutcome::Applied => (
+                        LogResult::Success,
+                        format!(
+                            "added to the timeline of {} card {}",
+                            kind_name(card.kind),
+                            card.display_name
+                        ),
+                    ),
+                    WriteOutcome::Duplicate => (
+                        LogResult::Duplicate,
+                        "already processed; nothing changed".to_string(),
+                    ),
                 };
-                self.log.write(self.entry(envelope, OP, result, attempt).card_id(card.card_id).external_message(note)).await;
+                self.log
+                    .write(
+                        self.entry(envelope, OP, result, attempt)
+                            .card_id(card.card_id)
+                            .external_message(note),
+                    )
+                    .await;
                 return Ok(());
             }
             let settings = tenant.whatsapp.as_ref();
             let creates_lead = settings.is_none_or(|s| s.create_lead_for_unknown_numbers);
             if !message.content.opens_lead() || !creates_lead {
-                let why = if creates_lead { "a reaction or system notice from an unknown number opens no lead" } else { "lead creation for unknown numbers is off for this tenant" };
-                self.log.write(self.entry(envelope, OP, LogResult::Ignored, attempt).external_message(why)).await;
+                let why = if creates_lead {
+                    "a reaction or system notice from an unknown number opens no lead"
+                } else {
+                    "lead creation for unknown numbers is off for this tenant"
+                };
+                self.log
+                    .write(
+                        self.entry(envelope, OP, LogResult::Ignored, attempt)
+                            .external_message(why),
+                    )
+                    .await;
                 return Ok(());
             }
-            let lead = new_lead(&tenant, &message, &phone, idempotency.clone(), touch.clone(), envelope, self.log.ids().new_id(), self.log.ids().new_id(), now);
+            let lead = new_lead(
+                &tenant,
+                &message,
+                &phone,
+                idempotency.clone(),
+                touch.clone(),
+                envelope,
+                self.log.ids().new_id(),
+                self.log.ids().new_id(),
+                now,
+            );
             let card_id = lead.card.card_id.clone();
             match self.repo.create_lead(&tenant.tenant_id, &lead).await? {
                 NewLeadOutcome::Created => {
-                    let note = format!("new WhatsApp lead {}{}", lead.card.display_name, if lead.task.is_some() { " with a task for its owner" } else { "" });
-                    self.log.write(self.entry(envelope, OP, LogResult::Success, attempt).card_id(card_id).external_message(note)).await;
+                    let note = format!(
+                        "new WhatsApp lead {}{}",
+                        lead.card.display_name,
+                        if lead.task.is_some() {
+                            " with a task for its owner"
+                        } else {
+                            ""
+                        }
+                    );
+                    self.log
+                        .write(
+                            self.entry(envelope, OP, LogResult::Success, attempt)
+                                .card_id(card_id)
+                                .external_message(note),
+                        )
+                        .await;
                     return Ok(());
                 }
                 NewLeadOutcome::Duplicate => {
-                    self.log.write(self.entry(envelope, OP, LogResult::Duplicate, attempt).external_message("already processed; nothing changed")).await;
+                    self.log
+                        .write(
+                            self.entry(envelope, OP, LogResult::Duplicate, attempt)
+                                .external_message("already processed; nothing changed"),
+                        )
+                        .await;
                     return Ok(());
                 }
                 NewLeadOutcome::IdentityTaken => continue,
             }
         }
-        Err(ProcessError::retryable("identity_conflict", "the sender's card was created concurrently; retrying"))
+        Err(ProcessError::retryable(
+            "identity_conflict",
+            "the sender's card was created concurrently; retrying",
+        ))
     }
 
-    async fn status(&self, envelope: &Envelope, update: MessageStatusUpdate, attempt: u32) -> Result<(), ProcessError> {
+    async fn status(
+        &self,
+        envelope: &Envelope,
+        update: MessageStatusUpdate,
+        attempt: u32,
+    ) -> Result<(), ProcessError> {
         const OP: &str = "whatsapp.status.apply";
-        let outcome = self.repo.apply_message_status(&envelope.tenant_id, &update).await?;
+        let outcome = self
+            .repo
+            .apply_message_status(&envelope.tenant_id, &update)
+            .await?;
         let mut entry = match outcome {
             StatusOutcome::Applied if update.status == DeliveryStatus::Failed => {
                 // The call worked; the message did not: shown as an error with Meta's code.
                 let error = update.errors.first();
                 self.entry(envelope, OP, LogResult::Error, attempt).error(
-                    &error.map(|e| e.code.to_string()).unwrap_or_else(|| "whatsapp_failed".into()),
-                    error.and_then(|e| e.title.clone()).unwrap_or_else(|| "message failed".into()),
+                    &error
+                        .map(|e| e.code.to_string())
+                        .unwrap_or_else(|| "whatsapp_failed".into()),
+                    error
+                        .and_then(|e| e.title.clone())
+                        .unwrap_or_else(|| "message failed".into()),
                 )
             }
             StatusOutcome::Applied => self.entry(envelope, OP, LogResult::Success, attempt),
             StatusOutcome::Stale => self.entry(envelope, OP, LogResult::Ignored, attempt),
         };
         entry = entry.external_message(match (outcome, update.errors.first()) {
-            (StatusOutcome::Stale, _) => format!("{} is not newer than the recorded status; kept the newer one", update.status.as_str()),
-            (_, Some(error)) => error.details.clone().unwrap_or_else(|| update.status.as_str().to_string()),
+            (StatusOutcome::Stale, _) => format!(
+                "{} is not newer than the recorded status; kept the newer one",
+                update.status.as_str()
+            ),
+            (_, Some(error)) => error
+                .details
+                .clone()
+                .unwrap_or_else(|| update.status.as_str().to_string()),
             (_, None) => format!("message is now {}", update.status.as_str()),
         });
         self.log.write(entry).await;
@@ -188,7 +301,10 @@ fn new_lead(
     task_id: String,
     now: chrono::DateTime<chrono::Utc>,
 ) -> NewLead {
-    let display_name = message.profile_name.clone().unwrap_or_else(|| format!("WhatsApp {}", phone.national_display()));
+    let display_name = message
+        .profile_name
+        .clone()
+        .unwrap_or_else(|| format!("WhatsApp {}", phone.national_display()));
     let card = Card {
         card_id: card_id.clone(),
         kind: CardKind::Lead,
@@ -209,7 +325,10 @@ fn new_lead(
         created_at: now,
         updated_at: now,
     };
-    let wants_task = tenant.whatsapp.as_ref().is_some_and(|w| w.create_task_for_new_lead);
+    let wants_task = tenant
+        .whatsapp
+        .as_ref()
+        .is_some_and(|w| w.create_task_for_new_lead);
     let task = match (&tenant.default_owner, wants_task) {
         (Some(owner), true) => Some(Task {
             task_id,

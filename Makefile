@@ -1,0 +1,59 @@
+# onecrm-integrations: every command installs what it needs (infra/bootstrap.sh).
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.venv/bin:$(HOME)/.cargo/bin:$(PATH)
+
+FUNCTIONS := whatsapp-inbound whatsapp-worker
+# arm64 is what template.yaml deploys; it is built where its Rust target is installed.
+ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
+
+.PHONY: help tools dev test lint unit build bench events tenant clean
+
+help:
+	@echo "make dev     local stack: emulator, tables, queues, secrets, demo tenant, functions, SQS poller"
+	@echo "make test    fmt + clippy + cfn-lint + every test against a private emulator"
+	@echo "make build   release bootstrap zips in target/lambda/<function>/"
+	@echo "make bench   cold start and RSS of every function (release build)"
+	@echo "make tenant ARGS='--id acme ...'   add a tenant (see README)"
+
+tools:
+	@infra/bootstrap.sh
+
+dev: tools
+	@infra/dev.sh
+
+lint: tools
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	cfn-lint template.yaml
+	@if cargo tree -i openssl-sys --workspace >/dev/null 2>&1; then echo "openssl-sys must not be in the tree (rustls only)"; exit 1; fi
+
+# Domain unit tests only: no emulator, seconds.
+unit:
+	cargo test -p onecrm-domain
+
+test: lint
+	infra/with-emulator.sh cargo test --workspace
+
+build: tools
+	cargo lambda build --release --x86-64 --output-format zip --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))
+	@if [ "$(ARM64)" = yes ]; then cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda-arm64 $(addprefix --bin ,$(FUNCTIONS)); \
+	 else echo "arm64: target not installed here; 'sam build' builds it on a machine that has it"; fi
+	@infra/check-glibc.sh $(FUNCTIONS)
+
+bench: tools
+	cargo lambda build --release --x86-64 --output-format binary --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))
+	.venv/bin/python infra/bench.py --bins $(subst $(eval) ,$(comma),$(FUNCTIONS)) --runs 20
+
+events: tools
+	.venv/bin/python infra/make_events.py
+
+# Against the running `make dev` stack when there is one, else against the AWS account in the
+# environment (CRM_TABLE, LOG_TABLE, TENANT_SECRET_PREFIX set to the deployed stack's values).
+tenant: tools
+	@set -a; [ -f .local/dev/stack.env ] && . .local/dev/stack.env; set +a; \
+	 cargo run -q -p onecrm-admin -- add-tenant $(ARGS)
+
+clean:
+	cargo clean
+	rm -rf .local
+comma := ,

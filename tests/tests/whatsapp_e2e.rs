@@ -1,0 +1,606 @@
+//! End to end against the emulator: signed webhook -> whatsapp-inbound -> SQS -> whatsapp-worker
+//! -> DynamoDB, asserting the stored lead, note, timeline, task, statuses and log records.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use onecrm_adapters::sqs::SqsEventQueue;
+use onecrm_domain::envelope::{Envelope, TraceId, ENVELOPE_VERSION};
+use onecrm_domain::log::{Integration, LogResult};
+use onecrm_domain::party::{CardKind, IdentityKey, LeadSource};
+use onecrm_domain::phone::PhoneNumber;
+use onecrm_domain::ports::{CrmRepository, LogReader};
+use onecrm_domain::whatsapp::status::DeliveryStatus;
+use onecrm_e2e::*;
+use serde_json::json;
+
+const SENDER: &str = "+905331234567";
+
+fn sender() -> IdentityKey {
+    IdentityKey::Phone(PhoneNumber::parse(SENDER).unwrap())
+}
+
+#[tokio::test]
+async fn signed_text_message_becomes_a_lead_with_note_timeline_task_and_logs() {
+    let stack = stack().await;
+    let tenant = stack.tenant(true).await;
+    let queue = stack.queue().await;
+    let inbound = stack.inbound(&queue);
+
+    let response =
+        whatsapp_inbound::handle(&inbound, signed_request("text-message", &tenant, |b| b))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", body_json(&response));
+    let trace = body_json(&response)["trace_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(queue.drain(&stack.worker(&queue)).await, 1);
+
+    let crm = stack.crm();
+    let card = crm
+        .find_card(&tenant.id, &sender())
+        .await
+        .unwrap()
+        .expect("a lead for the new number");
+    assert_eq!(card.kind, CardKind::Lead);
+    let lead = crm.card(&tenant.id, &card.card_id).await.unwrap().unwrap();
+    assert_eq!(lead.display_name, "Ayşe Yılmaz");
+    assert_eq!(lead.phones[0].as_str(), SENDER);
+    assert_eq!(lead.owner.as_deref(), Some("user-sales-1"));
+    assert_eq!(lead.lead.as_ref().unwrap().source, LeadSource::WhatsApp);
+
+    let notes = crm.notes(&tenant.id, &card.card_id).await.unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].text, "Merhaba, fiyat alabilir miyim?");
+    let timeline = crm.timeline(&tenant.id, &card.card_id, 10).await.unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(
+        (timeline[0].kind.as_str(), timeline[0].trace_id.as_str()),
+        ("text", trace.as_str())
+    );
+    let tasks = crm.tasks(&tenant.id, &card.card_id).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].owner, "user-sales-1");
+
+    let (from, to) = (
+        Utc::now() - Duration::hours(1),
+        Utc::now() + Duration::hours(1),
+    );
+    let leads = crm
+        .leads_by_source(&tenant.id, LeadSource::WhatsApp, from, to)
+        .await
+        .unwrap();
+    assert_eq!(
+        leads.iter().map(|l| l.card_id.as_str()).collect::<Vec<_>>(),
+        vec![card.card_id.as_str()]
+    );
+
+    // Both functions logged under the same trace id, and the payload is masked.
+    let logs = stack.logs().by_trace(&tenant.id, &trace).await.unwrap();
+    let operations: Vec<&str> = logs.iter().map(|r| r.operation.as_str()).collect();
+    assert!(
+        operations.contains(&"webhook.delivery")
+            && operations.contains(&"whatsapp.message.process"),
+        "{operations:?}"
+    );
+    assert!(logs
+        .iter()
+        .all(|r| r.result == LogResult::Success && r.tenant_id == tenant.id));
+    for record in &logs {
+        let payload = record.payload.as_ref().unwrap().to_string();
+        assert!(
+            !payload.contains("905331234567") && !payload.contains(tenant.app_secret.as_str()),
+            "{payload}"
+        );
+    }
+    let by_integration = stack
+        .logs()
+        .by_integration(&tenant.id, Integration::WhatsApp, from, to, 50)
+        .await
+        .unwrap();
+    assert_eq!(by_integration.len(), logs.len());
+}
+
+#[tokio::test]
+async fn known_customer_gets_the_message_on_its_timeline() {
+    let stack = stack().await;
+    let tenant = stack.tenant(false).await;
+    let queue = stack.queue().await;
+    let crm = stack.crm();
+    let now = Utc::now();
+    let customer = onecrm_domain::party::Card {
+        card_id: "cust-1".into(),
+        kind: CardKind::Customer,
+        display_name: "Ayşe Yılmaz".into(),
+        phones: vec![PhoneNumber::parse("0533 123 45 67").unwrap()],
+        emails: vec![],
+        owner: None,
+        external_ids: Default::default(),
+        lead: None,
+        customer: None,
+        contact: None,
+        created_at: now,
+        updated_at: now,
+    };
+    crm.create_card(&tenant.id, &customer).await.unwrap();
+    let response = whatsapp_inbound::handle(
+        &stack.inbound(&queue),
+        signed_request("image-message", &tenant, |b| b),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    queue.drain(&stack.worker(&queue)).await;
+    assert_eq!(
+        crm.find_card(&tenant.id, &sender())
+            .await
+            .unwrap()
+            .unwrap()
+            .card_id,
+        "cust-1"
+    );
+    let timeline = crm.timeline(&tenant.id, "cust-1", 10).await.unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0].kind, "image");
+    assert!(timeline[0].attachment.as_ref().unwrap().media_id.len() > 3);
+    assert!(crm
+        .leads_by_source(
+            &tenant.id,
+            LeadSource::WhatsApp,
+            now - Duration::hours(1),
+            now + Duration::hours(1)
+        )
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn duplicate_delivery_changes_nothing() {
+    let stack = stack().await;
+    let tenant = stack.tenant(true).await;
+    let queue = stack.queue().await;
+    let inbound = stack.inbound(&queue);
+    for _ in 0..2 {
+        let response =
+            whatsapp_inbound::handle(&inbound, signed_request("text-message", &tenant, |b| b))
+                .await
+                .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(
+        queue.drain(&stack.worker(&queue)).await,
+        2,
+        "Meta delivered twice"
+    );
+    let crm = stack.crm();
+    let card = crm.find_card(&tenant.id, &sender()).await.unwrap().unwrap();
+    assert_eq!(
+        crm.timeline(&tenant.id, &card.card_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(crm.notes(&tenant.id, &card.card_id).await.unwrap().len(), 1);
+    assert_eq!(crm.tasks(&tenant.id, &card.card_id).await.unwrap().len(), 1);
+    let (from, to) = (
+        Utc::now() - Duration::hours(1),
+        Utc::now() + Duration::hours(1),
+    );
+    let logs = stack
+        .logs()
+        .by_integration(&tenant.id, Integration::WhatsApp, from, to, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        logs.iter()
+            .filter(|r| r.result == LogResult::Duplicate)
+            .count(),
+        1
+    );
+}
+
+/// The same queued event handled by two worker invocations at once (SQS at-least-once).
+#[tokio::test]
+async fn concurrent_duplicate_creates_one_lead() {
+    let stack = stack().await;
+    let tenant = stack.tenant(true).await;
+    let queue = stack.queue().await;
+    whatsapp_inbound::handle(
+        &stack.inbound(&queue),
+        signed_request("text-message", &tenant, |b| b),
+    )
+    .await
+    .unwrap();
+    let body = stack
+        .sqs()
+        .receive_message()
+        .queue_url(&queue.url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap()[0]
+        .body
+        .clone()
+        .unwrap();
+    queue.send_raw(&body).await;
+    queue.send_raw(&body).await;
+    let (a, b) = (stack.worker(&queue), stack.worker(&queue));
+    let (first, second) = tokio::join!(queue.poll(&a, Some(0)), queue.poll(&b, Some(0)));
+    assert_eq!(first.failed + second.failed, 0, "{first:?} {second:?}");
+    queue.drain(&a).await;
+    let crm = stack.crm();
+    let card = crm.find_card(&tenant.id, &sender()).await.unwrap().unwrap();
+    assert_eq!(
+        crm.timeline(&tenant.id, &card.card_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(crm.tasks(&tenant.id, &card.card_id).await.unwrap().len(), 1);
+}
+
+/// Two different first messages from one number, processed at the same time: one lead.
+#[tokio::test]
+async fn concurrent_first_messages_from_one_number_make_one_lead() {
+    let stack = stack().await;
+    let tenant = stack.tenant(false).await;
+    let queue = stack.queue().await;
+    let inbound = stack.inbound(&queue);
+    for wamid in ["wamid.CONCURRENT1", "wamid.CONCURRENT2"] {
+        let request = signed_request("text-message", &tenant, |body| {
+            let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(wamid);
+            v.to_string()
+        });
+        assert_eq!(
+            whatsapp_inbound::handle(&inbound, request)
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let worker_a = stack.worker(&queue);
+    let worker_b = stack.worker(&queue);
+    let client = stack.sqs();
+    let messages = client
+        .receive_message()
+        .queue_url(&queue.url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap();
+    assert_eq!(messages.len(), 2);
+    for m in &messages {
+        queue.send_raw(m.body.as_deref().unwrap()).await;
+        client
+            .delete_message()
+            .queue_url(&queue.url)
+            .receipt_handle(m.receipt_handle.clone().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    // Each worker takes one message (max 10 per receive, so split by hand via two polls racing).
+    let _ = tokio::join!(
+        queue.poll(&worker_a, Some(0)),
+        queue.poll(&worker_b, Some(0))
+    );
+    queue.drain(&worker_a).await;
+    let crm = stack.crm();
+    let leads = crm
+        .leads_by_source(
+            &tenant.id,
+            LeadSource::WhatsApp,
+            Utc::now() - Duration::hours(1),
+            Utc::now() + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(leads.len(), 1, "one lead for one number");
+    assert_eq!(
+        crm.timeline(&tenant.id, &leads[0].card_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "both messages on its timeline"
+    );
+}
+
+#[tokio::test]
+async fn late_delivered_never_overwrites_read_and_failed_keeps_metas_error() {
+    let stack = stack().await;
+    let tenant = stack.tenant(false).await;
+    let queue = stack.queue().await;
+    let inbound = stack.inbound(&queue);
+    let worker = stack.worker(&queue);
+    let status = |status: &'static str| {
+        signed_request("status-read", &tenant, move |body| {
+            let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            v["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = json!(status);
+            v.to_string()
+        })
+    };
+    assert_eq!(
+        whatsapp_inbound::handle(&inbound, status("read"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    queue.drain(&worker).await;
+    assert_eq!(
+        whatsapp_inbound::handle(&inbound, status("delivered"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    queue.drain(&worker).await;
+    let wamid = serde_json::from_str::<serde_json::Value>(
+        fixture("whatsapp-inbound", "status-read")["body"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let message = stack
+        .crm()
+        .outbound_message(&tenant.id, &wamid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.status, DeliveryStatus::Read);
+    assert!(
+        message.delivered_at.is_none(),
+        "the stale status changed nothing"
+    );
+
+    assert_eq!(
+        whatsapp_inbound::handle(&inbound, signed_request("status-failed", &tenant, |b| b))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    queue.drain(&worker).await;
+    let (from, to) = (
+        Utc::now() - Duration::hours(1),
+        Utc::now() + Duration::hours(1),
+    );
+    let failures = stack
+        .logs()
+        .by_error_code(&tenant.id, "131026", from, to, 10)
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        failures[0].error_message.as_deref(),
+        Some("Message undeliverable")
+    );
+}
+
+#[tokio::test]
+async fn bad_signature_is_401_logged_and_queues_nothing() {
+    let stack = stack().await;
+    let tenant = stack.tenant(false).await;
+    let queue = stack.queue().await;
+    let mut request = signed_request("text-message", &tenant, |b| b);
+    request.headers_mut().insert(
+        "x-hub-signature-256",
+        "sha256=0000000000000000000000000000000000000000000000000000000000000000"
+            .parse()
+            .unwrap(),
+    );
+    let response = whatsapp_inbound::handle(&stack.inbound(&queue), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(body_json(&response)["error"]["code"], "signature_invalid");
+    assert_eq!(queue.depth(&queue.url).await, 0);
+    let (from, to) = (
+        Utc::now() - Duration::hours(1),
+        Utc::now() + Duration::hours(1),
+    );
+    assert_eq!(
+        stack
+            .logs()
+            .by_error_code(&tenant.id, "signature_invalid", from, to, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The committed bad-signature sample is rejected too, before anything is queued.
+    let demo_queue = stack.queue().await;
+    let response =
+        whatsapp_inbound::handle(&stack.inbound(&demo_queue), raw_request("bad-signature"))
+            .await
+            .unwrap();
+    assert!(
+        response.status() == 401 || response.status() == 400,
+        "{}",
+        response.status()
+    );
+    assert_eq!(demo_queue.depth(&demo_queue.url).await, 0);
+}
+
+#[tokio::test]
+async fn malformed_body_is_400_naming_the_field_with_nothing_queued() {
+    let stack = stack().await;
+    let tenant = stack.tenant(false).await;
+    let queue = stack.queue().await;
+    let inbound = stack.inbound(&queue);
+    let request = signed_request("text-message", &tenant, |body| {
+        let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = json!("abc");
+        v.to_string()
+    });
+    let response = whatsapp_inbound::handle(&inbound, request).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let error = body_json(&response);
+    assert_eq!(
+        error["error"]["field"],
+        "entry[0].changes[0].value.messages[0].from"
+    );
+    let broken = signed_request("text-message", &tenant, |body| {
+        body[..body.len() / 2].to_string()
+    });
+    let response = whatsapp_inbound::handle(&inbound, broken).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(body_json(&response)["error"]["code"], "invalid_json");
+    assert_eq!(queue.depth(&queue.url).await, 0);
+}
+
+#[tokio::test]
+async fn sqs_down_answers_503_so_meta_retries() {
+    let stack = stack().await;
+    let tenant = stack.tenant(false).await;
+    // The real SQS client, pointed at a port where nothing listens.
+    let dead = aws_sdk_sqs::config::Builder::from(&stack.sdk)
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let queue = Arc::new(SqsEventQueue::new(
+        aws_sdk_sqs::Client::from_conf(dead),
+        "http://127.0.0.1:9/123456789012/gone",
+    ));
+    let inbound = whatsapp_inbound::App::new(&stack.sdk, stack.settings.clone(), queue);
+    let response =
+        whatsapp_inbound::handle(&inbound, signed_request("text-message", &tenant, |b| b))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 503);
+    let (from, to) = (
+        Utc::now() - Duration::hours(1),
+        Utc::now() + Duration::hours(1),
+    );
+    assert_eq!(
+        stack
+            .logs()
+            .by_error_code(&tenant.id, "enqueue_failed", from, to, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn poison_message_reaches_the_dlq_with_error_log_records() {
+    let stack = stack().await;
+    let tenant = stack.tenant(false).await;
+    let queue = stack.queue().await;
+    let worker = stack.worker(&queue);
+    let poison = Envelope {
+        v: ENVELOPE_VERSION,
+        tenant_id: tenant.id.clone(),
+        integration: Integration::WhatsApp,
+        kind: "whatsapp.message".into(),
+        external_id: "wamid.POISON".into(),
+        trace_id: TraceId::new("trace-poison"),
+        received_at: Utc::now(),
+        payload: json!({"event": "message", "nonsense": true}),
+    };
+    queue.send_raw(&poison.to_json()).await;
+    queue.send_raw("not an envelope").await;
+    for _ in 0..(queue.max_receive_count + 3) {
+        queue.poll(&worker, Some(0)).await;
+    }
+    assert_eq!(queue.depth(&queue.url).await, 0);
+    assert_eq!(
+        queue.depth(&queue.dlq_url).await,
+        2,
+        "both poison messages were dead-lettered"
+    );
+    let logs = stack
+        .logs()
+        .by_trace(&tenant.id, "trace-poison")
+        .await
+        .unwrap();
+    assert_eq!(
+        logs.len() as u32,
+        queue.max_receive_count,
+        "one error record per delivery"
+    );
+    assert!(logs.iter().all(|r| r.result == LogResult::Error));
+    assert!(logs
+        .iter()
+        .any(|r| r.error_code.as_deref() == Some("dead_lettered")));
+}
+
+#[tokio::test]
+async fn handshake_answers_the_raw_challenge_for_the_tenants_token() {
+    let stack = stack().await;
+    let tenant = stack.tenant(false).await;
+    let queue = stack.queue().await;
+    let inbound = stack.inbound(&queue);
+    let mut event = fixture("whatsapp-inbound", "handshake");
+    event["rawQueryString"] = json!(format!(
+        "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={}",
+        tenant.verify_token
+    ));
+    event["queryStringParameters"] = json!({"hub.mode": "subscribe", "hub.challenge": "1158201444", "hub.verify_token": tenant.verify_token});
+    let response = whatsapp_inbound::handle(
+        &inbound,
+        lambda_http::request::from_str(&event.to_string()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(body_json(&response), json!(1158201444));
+    event["rawQueryString"] =
+        json!("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=wrong");
+    event["queryStringParameters"] = json!({"hub.mode": "subscribe", "hub.challenge": "1158201444", "hub.verify_token": "wrong"});
+    let response = whatsapp_inbound::handle(
+        &inbound,
+        lambda_http::request::from_str(&event.to_string()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn committed_worker_sample_event_is_processed() {
+    let stack = stack().await;
+    let tenant = stack.tenant(true).await;
+    let queue = stack.queue().await;
+    let mut event = fixture("whatsapp-worker", "sqs-text-message");
+    let body = event["Records"][0]["body"].as_str().unwrap().replace(
+        "\"tenant_id\":\"demo\"",
+        &format!("\"tenant_id\":\"{}\"", tenant.id),
+    );
+    event["Records"][0]["body"] = json!(body);
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(event).unwrap();
+    let response = whatsapp_worker::handle(
+        &stack.worker(&queue),
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let card = stack
+        .crm()
+        .find_card(&tenant.id, &sender())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(card.display_name, "Ayşe Yılmaz");
+    let logs = stack
+        .logs()
+        .by_trace(&tenant.id, "0193b5a0-7c1e-7a2b-9f3d-1c2e3f4a5b6c")
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1);
+}
