@@ -459,8 +459,10 @@ impl CrmRepository for CrmStore {
         update = if write.card.kind == CardKind::Lead {
             let touch = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&write.touch)
                 .map_err(|e| PortError::Rejected(e.to_string()))?;
+            // `lead` is a DynamoDB reserved word.
             update
-                .update_expression("SET updated_at = :now, lead.last_touch = :touch")
+                .update_expression("SET updated_at = :now, #lead.last_touch = :touch")
+                .expression_attribute_names("#lead", "lead")
                 .expression_attribute_values(":touch", touch)
         } else {
             update.update_expression("SET updated_at = :now")
