@@ -101,6 +101,22 @@ impl Stack {
             app_secret: unique("secret-"),
             verify_token: unique("verify-"),
         };
+        self.add_tenant(tenant, task_for_new_leads).await
+    }
+
+    /// The documented demo tenant, whose test secret signs the committed sample events.
+    pub async fn demo_tenant(&self) -> TestTenant {
+        let tenant = TestTenant {
+            id: TenantId::parse("demo").unwrap(),
+            phone_number_id: DEMO_PHONE_NUMBER_ID.into(),
+            waba_id: DEMO_WABA_ID.into(),
+            app_secret: "demo-app-secret".into(),
+            verify_token: "demo-verify-token".into(),
+        };
+        self.add_tenant(tenant, true).await
+    }
+
+    async fn add_tenant(&self, tenant: TestTenant, task_for_new_leads: bool) -> TestTenant {
         let config = TenantConfig {
             tenant_id: tenant.id.clone(),
             name: "Test Sigorta".into(),
