@@ -41,8 +41,9 @@ build: tools
 	@infra/check-glibc.sh $(FUNCTIONS)
 
 bench: tools
-	cargo lambda build --release --x86-64 --output-format binary --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))
-	.venv/bin/python infra/bench.py --bins $(subst $(eval) ,$(comma),$(FUNCTIONS)) --runs 20
+	cargo lambda build --release --x86-64 --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))
+	.venv/bin/python infra/bench.py --bins $(subst $(space),$(comma),$(FUNCTIONS)) --runs 20
+	cargo bench -q -p onecrm-domain --features testing --bench webhook
 
 events: tools
 	.venv/bin/python infra/make_events.py
@@ -57,3 +58,4 @@ clean:
 	cargo clean
 	rm -rf .local
 comma := ,
+space := $(subst ,, )

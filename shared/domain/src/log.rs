@@ -68,6 +68,17 @@ pub enum LogResult {
     Ignored,
 }
 
+impl LogResult {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LogResult::Success => "success",
+            LogResult::Error => "error",
+            LogResult::Duplicate => "duplicate",
+            LogResult::Ignored => "ignored",
+        }
+    }
+}
+
 /// What a caller knows about one call; [`IntegrationLog::write`] adds id, time, masking, expiry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
@@ -239,7 +250,7 @@ impl IntegrationLog {
             ),
             _ => tracing::info!(
                 trace_id = %record.trace_id, tenant = %record.tenant_id, integration = record.integration.as_str(),
-                operation = %record.operation, result = ?record.result, http_status = record.http_status,
+                operation = %record.operation, result = record.result.as_str(), http_status = record.http_status,
                 external_id = record.external_id.as_deref(), card_id = record.card_id.as_deref(), "integration call"
             ),
         }

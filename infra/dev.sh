@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make dev`: the whole system on this machine, in the foreground. Ctrl-C stops everything it
+# started. Emulator on MOTO_PORT (5050), functions on LAMBDA_PORT (9000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+infra/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+moto_port=${MOTO_PORT:-5050}
+lambda_port=${LAMBDA_PORT:-9000}
+dir=.local/dev
+mkdir -p "$dir"
+py=.venv/bin/python
+endpoint="http://127.0.0.1:$moto_port"
+
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$moto_port" "$lambda_port"; do
+  if port_taken "$p"; then echo "port $p is in use (another make dev?); set MOTO_PORT / LAMBDA_PORT"; exit 1; fi
+done
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo; echo "stopping local stack..."
+  for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+# Each service in its own process group, so stopping it stops its children too.
+start() { local name=$1; shift; setsid "$@" > "$dir/$name.log" 2>&1 & pids+=($!); }
+
+start moto .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port"
+$py infra/stack.py wait --endpoint "$endpoint"
+$py infra/stack.py provision --endpoint "$endpoint" --stage local --env-out "$dir/stack.env" --sources-out "$dir/sources.json"
+set -a; . "$dir/stack.env"; set +a
+
+echo "seeding the demo tenant..."
+cargo run -q -p onecrm-admin -- seed-demo
+
+echo "starting cargo lambda watch (first build takes a few minutes; log: $dir/functions.log)..."
+start functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$lambda_port" --env-file "$dir/stack.env"
+for _ in $(seq 1 600); do port_taken "$lambda_port" && break; sleep 0.5; done
+start poller "$py" infra/poller.py run --sources "$dir/sources.json" --invoke-url "http://127.0.0.1:$lambda_port"
+
+cat <<INFO
+
+ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
+
+  Emulator (DynamoDB, SQS, Secrets Manager)   $endpoint
+  WhatsApp webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/whatsapp-inbound/whatsapp
+  Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
+  WhatsApp events queue                       $WHATSAPP_QUEUE_URL
+  Dead-letter queue                           $QUEUE_URL_WhatsAppEventsDeadLetterQueue
+  Tables                                      $CRM_TABLE, $LOG_TABLE
+  Environment for your own tools              $dir/stack.env
+  Logs                                        $dir/{moto,functions,poller}.log
+
+Demo tenant "demo" (App Secret demo-app-secret, verify token demo-verify-token); known customer
+Mehmet Demir +905321112233. Try:
+
+  curl "http://127.0.0.1:$lambda_port/lambda-url/whatsapp-inbound/whatsapp?hub.mode=subscribe&hub.verify_token=demo-verify-token&hub.challenge=42"
+  curl -s http://127.0.0.1:$lambda_port/lambda-url/whatsapp-inbound/whatsapp -H 'content-type: application/json' \\
+       -H "x-hub-signature-256: \$(.venv/bin/python infra/sign.py events/whatsapp-inbound/text-message.body.json)" \\
+       --data-binary @events/whatsapp-inbound/text-message.body.json
+
+INFO
+tail -n +1 -f "$dir/poller.log" &
+pids+=($!)
+wait "${pids[0]}"
