@@ -32,7 +32,7 @@ unit:
 	cargo test -p onecrm-domain
 
 test: lint
-	infra/with-emulator.sh cargo test --workspace
+	infra/test.sh
 
 build: tools
 	cargo lambda build --release --x86-64 --output-format zip --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))

@@ -342,6 +342,31 @@ impl TestQueue {
     }
 }
 
+/// A time range around now, for log and lead queries in tests.
+pub fn around_now() -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    let now = chrono::Utc::now();
+    (
+        now - chrono::Duration::hours(1),
+        now + chrono::Duration::hours(1),
+    )
+}
+
+impl Stack {
+    /// The tenant's log records with this error code in the last hour.
+    pub async fn error_logs(
+        &self,
+        tenant: &TenantId,
+        code: &str,
+    ) -> Vec<onecrm_domain::log::LogRecord> {
+        use onecrm_domain::ports::LogReader;
+        let (from, to) = around_now();
+        self.logs()
+            .by_error_code(tenant, code, from, to, 50)
+            .await
+            .unwrap()
+    }
+}
+
 pub fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
 }

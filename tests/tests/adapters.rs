@@ -25,6 +25,7 @@ async fn sqs_queue_sends_25_envelopes_in_batches_of_at_most_10() {
             external_id: format!("wamid.{i}"),
             trace_id: TraceId::new("trace-sqs"),
             received_at: Utc::now(),
+            ordering_key: None,
             payload: json!({ "i": i, "text": "ğüşiöç İı" }),
         })
         .collect();

@@ -64,10 +64,7 @@ async fn signed_text_message_becomes_a_lead_with_note_timeline_task_and_logs() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].owner, "user-sales-1");
 
-    let (from, to) = (
-        Utc::now() - Duration::hours(1),
-        Utc::now() + Duration::hours(1),
-    );
+    let (from, to) = around_now();
     let leads = crm
         .leads_by_source(&tenant.id, LeadSource::WhatsApp, from, to)
         .await
@@ -186,10 +183,7 @@ async fn duplicate_delivery_changes_nothing() {
     );
     assert_eq!(crm.notes(&tenant.id, &card.card_id).await.unwrap().len(), 1);
     assert_eq!(crm.tasks(&tenant.id, &card.card_id).await.unwrap().len(), 1);
-    let (from, to) = (
-        Utc::now() - Duration::hours(1),
-        Utc::now() + Duration::hours(1),
-    );
+    let (from, to) = around_now();
     let logs = stack
         .logs()
         .by_integration(&tenant.id, Integration::WhatsApp, from, to, 50)
@@ -296,13 +290,9 @@ async fn concurrent_first_messages_from_one_number_make_one_lead() {
     );
     queue.drain(&worker_a).await;
     let crm = stack.crm();
+    let (from, to) = around_now();
     let leads = crm
-        .leads_by_source(
-            &tenant.id,
-            LeadSource::WhatsApp,
-            Utc::now() - Duration::hours(1),
-            Utc::now() + Duration::hours(1),
-        )
+        .leads_by_source(&tenant.id, LeadSource::WhatsApp, from, to)
         .await
         .unwrap();
     assert_eq!(leads.len(), 1, "one lead for one number");
@@ -375,15 +365,7 @@ async fn late_delivered_never_overwrites_read_and_failed_keeps_metas_error() {
         200
     );
     queue.drain(&worker).await;
-    let (from, to) = (
-        Utc::now() - Duration::hours(1),
-        Utc::now() + Duration::hours(1),
-    );
-    let failures = stack
-        .logs()
-        .by_error_code(&tenant.id, "131026", from, to, 10)
-        .await
-        .unwrap();
+    let failures = stack.error_logs(&tenant.id, "131026").await;
     assert_eq!(failures.len(), 1);
     assert_eq!(
         failures[0].error_message.as_deref(),
@@ -409,16 +391,10 @@ async fn bad_signature_is_401_logged_and_queues_nothing() {
     assert_eq!(response.status(), 401);
     assert_eq!(body_json(&response)["error"]["code"], "signature_invalid");
     assert_eq!(queue.depth(&queue.url).await, 0);
-    let (from, to) = (
-        Utc::now() - Duration::hours(1),
-        Utc::now() + Duration::hours(1),
-    );
     assert_eq!(
         stack
-            .logs()
-            .by_error_code(&tenant.id, "signature_invalid", from, to, 10)
+            .error_logs(&tenant.id, "signature_invalid")
             .await
-            .unwrap()
             .len(),
         1
     );
@@ -469,17 +445,8 @@ async fn sqs_down_answers_503_so_meta_retries() {
             .await
             .unwrap();
     assert_eq!(response.status(), 503);
-    let (from, to) = (
-        Utc::now() - Duration::hours(1),
-        Utc::now() + Duration::hours(1),
-    );
     assert_eq!(
-        stack
-            .logs()
-            .by_error_code(&tenant.id, "enqueue_failed", from, to, 10)
-            .await
-            .unwrap()
-            .len(),
+        stack.error_logs(&tenant.id, "enqueue_failed").await.len(),
         1
     );
 }
@@ -498,6 +465,7 @@ async fn poison_message_reaches_the_dlq_with_error_log_records() {
         external_id: "wamid.POISON".into(),
         trace_id: TraceId::new("trace-poison"),
         received_at: Utc::now(),
+        ordering_key: None,
         payload: json!({"event": "message", "nonsense": true}),
     };
     queue.send_raw(&poison.to_json()).await;

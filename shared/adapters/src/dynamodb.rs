@@ -175,6 +175,17 @@ fn cancellation_codes(
     }
 }
 
+/// Why a transaction did not apply.
+enum TransactFailure {
+    /// Cancelled: one reason code per action, in order (`None`, `ConditionalCheckFailed`...).
+    Cancelled(Vec<String>),
+    Port(PortError),
+}
+
+fn condition_failed(codes: &[String], index: usize) -> bool {
+    codes.get(index).map(String::as_str) == Some("ConditionalCheckFailed")
+}
+
 struct Cached<T> {
     at: Instant,
     value: T,
@@ -224,6 +235,22 @@ impl CrmStore {
             .build()
             .map_err(|e| PortError::Rejected(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match cancellation_codes(&e) {
+                Some(codes) => TransactFailure::Cancelled(codes),
+                None => TransactFailure::Port(port_error("TransactWriteItems", e)),
+            }),
+        }
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, PortError> {
@@ -360,16 +387,18 @@ impl CrmStore {
                 Some(values),
             )?);
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
+        self.transact(writes)
             .await
-            .map_err(|e| match cancellation_codes(&e) {
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+            .map_err(|failure| match failure {
+                TransactFailure::Cancelled(codes)
+                    if codes.iter().any(|c| c == "ConditionalCheckFailed") =>
+                {
                     PortError::Rejected("a route already belongs to another tenant".into())
                 }
-                _ => port_error("TransactWriteItems", e),
+                TransactFailure::Cancelled(codes) => {
+                    PortError::Unavailable(format!("transaction cancelled: {codes:?}"))
+                }
+                TransactFailure::Port(e) => e,
             })?;
         lock(&self.cache.routes).clear();
         lock(&self.cache.configs).remove(&config.tenant_id);
@@ -481,33 +510,21 @@ impl CrmRepository for CrmStore {
                 )
                 .build(),
         ];
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(WriteOutcome::Applied),
-            Err(e) => match cancellation_codes(&e) {
-                Some(codes)
-                    if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") =>
-                {
-                    Ok(WriteOutcome::Duplicate)
-                }
-                Some(codes)
-                    if codes.get(2).map(String::as_str) == Some("ConditionalCheckFailed") =>
-                {
-                    Err(PortError::Unavailable(format!(
-                        "card {} vanished while recording",
-                        write.card.card_id
-                    )))
-                }
-                Some(codes) => Err(PortError::Unavailable(format!(
-                    "transaction cancelled: {codes:?}"
-                ))),
-                None => Err(port_error("TransactWriteItems", e)),
-            },
+        match self.transact(writes).await {
+            Ok(()) => Ok(WriteOutcome::Applied),
+            Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 0) => {
+                Ok(WriteOutcome::Duplicate)
+            }
+            Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 2) => {
+                Err(PortError::Unavailable(format!(
+                    "card {} vanished while recording",
+                    write.card.card_id
+                )))
+            }
+            Err(TransactFailure::Cancelled(codes)) => Err(PortError::Unavailable(format!(
+                "transaction cancelled: {codes:?}"
+            ))),
+            Err(TransactFailure::Port(e)) => Err(e),
         }
     }
 
@@ -538,33 +555,21 @@ impl CrmRepository for CrmStore {
         if let Some(task) = &write.task {
             writes.push(self.put(task_item(tenant, task)?, None)?);
         }
-        let identities = 1..=write.identities.len();
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(NewLeadOutcome::Created),
-            Err(e) => match cancellation_codes(&e) {
-                Some(codes)
-                    if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") =>
-                {
-                    Ok(NewLeadOutcome::Duplicate)
-                }
-                Some(codes)
-                    if identities.clone().any(|i| {
-                        codes.get(i).map(String::as_str) == Some("ConditionalCheckFailed")
-                    }) =>
-                {
-                    Ok(NewLeadOutcome::IdentityTaken)
-                }
-                Some(codes) => Err(PortError::Unavailable(format!(
-                    "transaction cancelled: {codes:?}"
-                ))),
-                None => Err(port_error("TransactWriteItems", e)),
-            },
+        match self.transact(writes).await {
+            Ok(()) => Ok(NewLeadOutcome::Created),
+            Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 0) => {
+                Ok(NewLeadOutcome::Duplicate)
+            }
+            // Actions 1..=n are the identity keys.
+            Err(TransactFailure::Cancelled(codes))
+                if (1..=write.identities.len()).any(|i| condition_failed(&codes, i)) =>
+            {
+                Ok(NewLeadOutcome::IdentityTaken)
+            }
+            Err(TransactFailure::Cancelled(codes)) => Err(PortError::Unavailable(format!(
+                "transaction cancelled: {codes:?}"
+            ))),
+            Err(TransactFailure::Port(e)) => Err(e),
         }
     }
 
@@ -585,23 +590,17 @@ impl CrmRepository for CrmStore {
             self.card_item(tenant, card)?,
             Some("attribute_not_exists(pk)"),
         )?);
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(NewLeadOutcome::Created),
-            Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    Ok(NewLeadOutcome::IdentityTaken)
-                }
-                Some(codes) => Err(PortError::Unavailable(format!(
-                    "transaction cancelled: {codes:?}"
-                ))),
-                None => Err(port_error("TransactWriteItems", e)),
-            },
+        match self.transact(writes).await {
+            Ok(()) => Ok(NewLeadOutcome::Created),
+            Err(TransactFailure::Cancelled(codes))
+                if codes.iter().any(|c| c == "ConditionalCheckFailed") =>
+            {
+                Ok(NewLeadOutcome::IdentityTaken)
+            }
+            Err(TransactFailure::Cancelled(codes)) => Err(PortError::Unavailable(format!(
+                "transaction cancelled: {codes:?}"
+            ))),
+            Err(TransactFailure::Port(e)) => Err(e),
         }
     }
 

@@ -40,6 +40,11 @@ pub struct Envelope {
     pub external_id: String,
     pub trace_id: TraceId,
     pub received_at: DateTime<Utc>,
+    /// Events with the same key are applied in queue order (a sender's messages: the first
+    /// one becomes the new lead's note); different keys run concurrently. Also the
+    /// `MessageGroupId` should a FIFO queue ever be needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
     pub payload: serde_json::Value,
 }
 

@@ -23,6 +23,14 @@ impl WhatsAppEvent {
         }
     }
 
+    /// Per sender for messages, per message for statuses.
+    pub fn ordering_key(&self) -> String {
+        match self {
+            WhatsAppEvent::Message(m) => format!("whatsapp:{}", m.from),
+            WhatsAppEvent::Status(s) => format!("whatsapp:{}", s.wamid),
+        }
+    }
+
     /// The idempotency key: a message's wamid; a status's wamid and status (one wamid gets
     /// `sent`, `delivered`, `read` as separate events).
     pub fn external_id(&self) -> String {

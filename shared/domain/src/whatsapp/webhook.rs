@@ -387,6 +387,7 @@ impl WhatsAppWebhook {
                     external_id: event.external_id(),
                     trace_id: trace.clone(),
                     received_at,
+                    ordering_key: Some(event.ordering_key()),
                     payload: serde_json::to_value(event).unwrap_or_default(),
                 });
             }
