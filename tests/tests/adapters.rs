@@ -207,3 +207,82 @@ async fn log_records_are_queryable_by_integration_trace_and_error_code_with_ttl(
     assert!(logs.by_trace(&other, "trace-a").await.unwrap().is_empty());
     let _ = logs.put(&all[0]).await;
 }
+
+#[tokio::test]
+async fn a_card_is_found_by_phone_email_or_tax_id_and_each_key_is_unique() {
+    use onecrm_domain::party::{Card, CardKind, CustomerDetails, IdentityKey, PartyType};
+    use onecrm_domain::phone::PhoneNumber;
+    use onecrm_domain::ports::{CrmRepository, NewLeadOutcome};
+    use onecrm_domain::tax_id::TaxId;
+    use onecrm_domain::text::fold_email;
+
+    let stack = stack().await;
+    let crm = stack.crm();
+    let tenant = TenantId::parse(&format!(
+        "t-id{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ))
+    .unwrap();
+    let now = Utc::now();
+    let company = |id: &str, email: &str| Card {
+        card_id: id.into(),
+        kind: CardKind::Customer,
+        display_name: "Örnek Lojistik A.Ş.".into(),
+        phones: vec![PhoneNumber::parse("0212 555 12 34").unwrap()],
+        emails: vec![fold_email(email).unwrap()],
+        owner: None,
+        external_ids: [("logo".to_string(), "120.01.001".to_string())].into(),
+        lead: None,
+        customer: Some(CustomerDetails {
+            party_type: PartyType::Company,
+            tax_id: Some(TaxId::parse("4540536920").unwrap().as_str().into()),
+        }),
+        contact: None,
+        created_at: now,
+        updated_at: now,
+    };
+    assert_eq!(
+        crm.create_card(&tenant, &company("c-1", "Muhasebe@Ornek.COM.tr"))
+            .await
+            .unwrap(),
+        NewLeadOutcome::Created
+    );
+    for key in [
+        IdentityKey::Phone(PhoneNumber::parse("+90 (212) 555-12-34").unwrap()),
+        IdentityKey::Email(fold_email("MUHASEBE@ornek.com.tr").unwrap()),
+        IdentityKey::TaxId("4540536920".into()),
+        IdentityKey::External {
+            system: "logo".into(),
+            id: "120.01.001".into(),
+        },
+    ] {
+        assert_eq!(
+            crm.find_card(&tenant, &key)
+                .await
+                .unwrap()
+                .map(|c| c.card_id),
+            Some("c-1".to_string()),
+            "{key:?}"
+        );
+    }
+    // Another card claiming the same e-mail (or phone) is refused, all or nothing.
+    assert_eq!(
+        crm.create_card(&tenant, &company("c-2", "muhasebe@ornek.com.tr"))
+            .await
+            .unwrap(),
+        NewLeadOutcome::IdentityTaken
+    );
+    assert!(crm.card(&tenant, "c-2").await.unwrap().is_none());
+    // Keys are per tenant: another tenant may have its own card with the same phone.
+    let other = TenantId::parse(&format!(
+        "t-id{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ))
+    .unwrap();
+    assert_eq!(
+        crm.create_card(&other, &company("c-1", "muhasebe@ornek.com.tr"))
+            .await
+            .unwrap(),
+        NewLeadOutcome::Created
+    );
+}
