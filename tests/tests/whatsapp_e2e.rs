@@ -618,3 +618,53 @@ async fn committed_samples_are_accepted_as_signed_and_processed() {
         .unwrap();
     assert_eq!(body_json(&response), json!(1158201444));
 }
+
+/// Messages of one lead delivered out of order: both land, the last touch stays the newest.
+#[tokio::test]
+async fn a_leads_last_touch_only_moves_forward() {
+    let stack = stack().await;
+    let tenant = stack.tenant(false).await;
+    let queue = stack.queue().await;
+    let inbound = stack.inbound(&queue);
+    let worker = stack.worker(&queue);
+    let message = |wamid: &'static str, timestamp: &'static str| {
+        signed_request("text-message", &tenant, move |body| {
+            let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(wamid);
+            v["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = json!(timestamp);
+            v.to_string()
+        })
+    };
+    for (wamid, timestamp) in [
+        ("wamid.FIRST", "1795510000"),
+        ("wamid.NEWEST", "1795519999"),
+        ("wamid.LATE", "1795515000"),
+    ] {
+        assert_eq!(
+            whatsapp_inbound::handle(&inbound, message(wamid, timestamp))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        queue.drain(&worker).await;
+    }
+    let crm = stack.crm();
+    let card = crm.find_card(&tenant.id, &sender()).await.unwrap().unwrap();
+    assert_eq!(
+        crm.timeline(&tenant.id, &card.card_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let lead = crm
+        .card(&tenant.id, &card.card_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .lead
+        .unwrap();
+    assert_eq!(lead.first_touch.external_id.as_deref(), Some("wamid.FIRST"));
+    assert_eq!(lead.last_touch.external_id.as_deref(), Some("wamid.NEWEST"));
+}

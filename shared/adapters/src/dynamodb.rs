@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use onecrm_domain::error::PortError;
@@ -323,7 +323,15 @@ impl CrmStore {
                 format!("{}#{}", to_sortable(&card.created_at), card.card_id),
             ));
         }
-        item(card, "card", &keys)
+        let mut item = item(card, "card", &keys)?;
+        if let Some(lead) = &card.lead {
+            // A number, so "is this touch newer?" is a plain condition (see record_interaction).
+            item.insert(
+                "last_touch_ms".into(),
+                n(lead.last_touch.at.timestamp_millis()),
+            );
+        }
+        Ok(item)
     }
 
     fn identity_item(
@@ -474,57 +482,83 @@ impl CrmRepository for CrmStore {
             .transpose()
     }
 
+    /// Idempotency key + timeline entry + the card's activity, in one transaction. A lead's
+    /// last touch only moves forward: when the message is older than the recorded touch, the
+    /// touch condition cancels the first attempt and the entry is recorded without it.
     async fn record_interaction(
         &self,
         tenant: &TenantId,
         write: &CardInteraction,
     ) -> Result<WriteOutcome, PortError> {
-        let mut update = Update::builder()
+        let card_pk = s(keys::card(tenant, &write.card.card_id));
+        let built = |e: aws_sdk_dynamodb::error::BuildError| PortError::Rejected(e.to_string());
+        let mut touch = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(keys::card(tenant, &write.card.card_id)))
+            .key("pk", card_pk.clone())
             .key("sk", s("PROFILE"))
-            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", s(to_sortable(&write.entry.occurred_at)));
-        update = if write.card.kind == CardKind::Lead {
-            let touch = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&write.touch)
+        touch = if write.card.kind == CardKind::Lead {
+            let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&write.touch)
                 .map_err(|e| PortError::Rejected(e.to_string()))?;
             // `lead` is a DynamoDB reserved word.
-            update
-                .update_expression("SET updated_at = :now, #lead.last_touch = :touch")
+            touch
+                .update_expression("SET updated_at = :now, #lead.last_touch = :touch, last_touch_ms = :ms")
+                .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_touch_ms) OR last_touch_ms <= :ms)")
                 .expression_attribute_names("#lead", "lead")
-                .expression_attribute_values(":touch", touch)
+                .expression_attribute_values(":touch", value)
+                .expression_attribute_values(":ms", n(write.touch.at.timestamp_millis()))
         } else {
-            update.update_expression("SET updated_at = :now")
+            touch
+                .update_expression("SET updated_at = :now")
+                .condition_expression("attribute_exists(pk)")
         };
-        let writes = vec![
-            self.put(
-                self.idempotency_item(tenant, &write.idempotency),
-                Some("attribute_not_exists(pk)"),
-            )?,
-            self.put(self.timeline_item(tenant, &write.entry)?, None)?,
+        let card_exists = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", card_pk)
+            .key("sk", s("PROFILE"))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(built)?;
+        let mut card_action = TransactWriteItem::builder()
+            .update(touch.build().map_err(built)?)
+            .build();
+        let mut fallback = (write.card.kind == CardKind::Lead).then(|| {
             TransactWriteItem::builder()
-                .update(
-                    update
-                        .build()
-                        .map_err(|e| PortError::Rejected(e.to_string()))?,
-                )
-                .build(),
-        ];
-        match self.transact(writes).await {
-            Ok(()) => Ok(WriteOutcome::Applied),
-            Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 0) => {
-                Ok(WriteOutcome::Duplicate)
-            }
-            Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 2) => {
-                Err(PortError::Unavailable(format!(
-                    "card {} vanished while recording",
-                    write.card.card_id
-                )))
-            }
-            Err(TransactFailure::Cancelled(codes)) => Err(PortError::Unavailable(format!(
-                "transaction cancelled: {codes:?}"
-            ))),
-            Err(TransactFailure::Port(e)) => Err(e),
+                .condition_check(card_exists)
+                .build()
+        });
+        loop {
+            let writes = vec![
+                self.put(
+                    self.idempotency_item(tenant, &write.idempotency),
+                    Some("attribute_not_exists(pk)"),
+                )?,
+                self.put(self.timeline_item(tenant, &write.entry)?, None)?,
+                card_action,
+            ];
+            return match self.transact(writes).await {
+                Ok(()) => Ok(WriteOutcome::Applied),
+                Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 0) => {
+                    Ok(WriteOutcome::Duplicate)
+                }
+                Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 2) => {
+                    match fallback.take() {
+                        // Older than the lead's last touch (or the card is gone): once more without the touch.
+                        Some(check) => {
+                            card_action = check;
+                            continue;
+                        }
+                        None => Err(PortError::Unavailable(format!(
+                            "card {} vanished while recording",
+                            write.card.card_id
+                        ))),
+                    }
+                }
+                Err(TransactFailure::Cancelled(codes)) => Err(PortError::Unavailable(format!(
+                    "transaction cancelled: {codes:?}"
+                ))),
+                Err(TransactFailure::Port(e)) => Err(e),
+            };
         }
     }
 

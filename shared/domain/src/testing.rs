@@ -214,7 +214,12 @@ impl CrmRepository for MemoryCrm {
             .cards
             .get_mut(&(tenant.clone(), write.card.card_id.clone()))
         {
-            if let Some(lead) = card.lead.as_mut() {
+            // The last touch only moves forward, as in the DynamoDB adapter.
+            if let Some(lead) = card
+                .lead
+                .as_mut()
+                .filter(|l| l.last_touch.at <= write.touch.at)
+            {
                 lead.last_touch = write.touch.clone();
             }
         }
