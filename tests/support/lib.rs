@@ -342,6 +342,23 @@ impl TestQueue {
     }
 }
 
+/// A stack, a fresh tenant (with or without tasks for new leads) and its own queue pair.
+pub async fn setup(task_for_new_leads: bool) -> (Stack, TestTenant, TestQueue) {
+    let stack = stack().await;
+    let tenant = stack.tenant(task_for_new_leads).await;
+    let queue = stack.queue().await;
+    (stack, tenant, queue)
+}
+
+/// A body edit for [`signed_request`] that changes the JSON (the result is re-signed).
+pub fn edit_json(change: impl Fn(&mut Value)) -> impl Fn(String) -> String {
+    move |body| {
+        let mut v: Value = serde_json::from_str(&body).unwrap();
+        change(&mut v);
+        v.to_string()
+    }
+}
+
 /// A time range around now, for log and lead queries in tests.
 pub fn around_now() -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
     let now = chrono::Utc::now();

@@ -22,9 +22,7 @@ fn sender() -> IdentityKey {
 
 #[tokio::test]
 async fn signed_text_message_becomes_a_lead_with_note_timeline_task_and_logs() {
-    let stack = stack().await;
-    let tenant = stack.tenant(true).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(true).await;
     let inbound = stack.inbound(&queue);
 
     let response =
@@ -102,25 +100,15 @@ async fn signed_text_message_becomes_a_lead_with_note_timeline_task_and_logs() {
 
 #[tokio::test]
 async fn known_customer_gets_the_message_on_its_timeline() {
-    let stack = stack().await;
-    let tenant = stack.tenant(false).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(false).await;
     let crm = stack.crm();
     let now = Utc::now();
-    let customer = onecrm_domain::party::Card {
-        card_id: "cust-1".into(),
-        kind: CardKind::Customer,
-        display_name: "Ayşe Yılmaz".into(),
-        phones: vec![PhoneNumber::parse("0533 123 45 67").unwrap()],
-        emails: vec![],
-        owner: None,
-        external_ids: Default::default(),
-        lead: None,
-        customer: None,
-        contact: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let customer = onecrm_domain::party::Card::person_customer(
+        "cust-1",
+        "Ayşe Yılmaz",
+        vec![PhoneNumber::parse("0533 123 45 67").unwrap()],
+        now,
+    );
     crm.create_card(&tenant.id, &customer).await.unwrap();
     let response = whatsapp_inbound::handle(
         &stack.inbound(&queue),
@@ -156,9 +144,7 @@ async fn known_customer_gets_the_message_on_its_timeline() {
 
 #[tokio::test]
 async fn duplicate_delivery_changes_nothing() {
-    let stack = stack().await;
-    let tenant = stack.tenant(true).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(true).await;
     let inbound = stack.inbound(&queue);
     for _ in 0..2 {
         let response =
@@ -200,9 +186,7 @@ async fn duplicate_delivery_changes_nothing() {
 /// The same queued event handled by two worker invocations at once (SQS at-least-once).
 #[tokio::test]
 async fn concurrent_duplicate_creates_one_lead() {
-    let stack = stack().await;
-    let tenant = stack.tenant(true).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(true).await;
     whatsapp_inbound::handle(
         &stack.inbound(&queue),
         signed_request("text-message", &tenant, |b| b),
@@ -242,16 +226,16 @@ async fn concurrent_duplicate_creates_one_lead() {
 /// Two different first messages from one number, processed at the same time: one lead.
 #[tokio::test]
 async fn concurrent_first_messages_from_one_number_make_one_lead() {
-    let stack = stack().await;
-    let tenant = stack.tenant(false).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(false).await;
     let inbound = stack.inbound(&queue);
     for wamid in ["wamid.CONCURRENT1", "wamid.CONCURRENT2"] {
-        let request = signed_request("text-message", &tenant, |body| {
-            let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(wamid);
-            v.to_string()
-        });
+        let request = signed_request(
+            "text-message",
+            &tenant,
+            edit_json(|v| {
+                v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(wamid);
+            }),
+        );
         assert_eq!(
             whatsapp_inbound::handle(&inbound, request)
                 .await
@@ -308,17 +292,17 @@ async fn concurrent_first_messages_from_one_number_make_one_lead() {
 
 #[tokio::test]
 async fn late_delivered_never_overwrites_read_and_failed_keeps_metas_error() {
-    let stack = stack().await;
-    let tenant = stack.tenant(false).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(false).await;
     let inbound = stack.inbound(&queue);
     let worker = stack.worker(&queue);
     let status = |status: &'static str| {
-        signed_request("status-read", &tenant, move |body| {
-            let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            v["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = json!(status);
-            v.to_string()
-        })
+        signed_request(
+            "status-read",
+            &tenant,
+            edit_json(move |v| {
+                v["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = json!(status);
+            }),
+        )
     };
     assert_eq!(
         whatsapp_inbound::handle(&inbound, status("read"))
@@ -375,9 +359,7 @@ async fn late_delivered_never_overwrites_read_and_failed_keeps_metas_error() {
 
 #[tokio::test]
 async fn bad_signature_is_401_logged_and_queues_nothing() {
-    let stack = stack().await;
-    let tenant = stack.tenant(false).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(false).await;
     let mut request = signed_request("text-message", &tenant, |b| b);
     request.headers_mut().insert(
         "x-hub-signature-256",
@@ -402,15 +384,15 @@ async fn bad_signature_is_401_logged_and_queues_nothing() {
 
 #[tokio::test]
 async fn malformed_body_is_400_naming_the_field_with_nothing_queued() {
-    let stack = stack().await;
-    let tenant = stack.tenant(false).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(false).await;
     let inbound = stack.inbound(&queue);
-    let request = signed_request("text-message", &tenant, |body| {
-        let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        v["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = json!("abc");
-        v.to_string()
-    });
+    let request = signed_request(
+        "text-message",
+        &tenant,
+        edit_json(|v| {
+            v["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = json!("abc");
+        }),
+    );
     let response = whatsapp_inbound::handle(&inbound, request).await.unwrap();
     assert_eq!(response.status(), 400);
     let error = body_json(&response);
@@ -453,9 +435,7 @@ async fn sqs_down_answers_503_so_meta_retries() {
 
 #[tokio::test]
 async fn poison_message_reaches_the_dlq_with_error_log_records() {
-    let stack = stack().await;
-    let tenant = stack.tenant(false).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(false).await;
     let worker = stack.worker(&queue);
     let poison = Envelope {
         v: ENVELOPE_VERSION,
@@ -497,9 +477,7 @@ async fn poison_message_reaches_the_dlq_with_error_log_records() {
 
 #[tokio::test]
 async fn handshake_answers_the_raw_challenge_for_the_tenants_token() {
-    let stack = stack().await;
-    let tenant = stack.tenant(false).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(false).await;
     let inbound = stack.inbound(&queue);
     let mut event = fixture("whatsapp-inbound", "handshake");
     event["rawQueryString"] = json!(format!(
@@ -529,9 +507,7 @@ async fn handshake_answers_the_raw_challenge_for_the_tenants_token() {
 
 #[tokio::test]
 async fn committed_worker_sample_event_is_processed() {
-    let stack = stack().await;
-    let tenant = stack.tenant(true).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(true).await;
     let mut event = fixture("whatsapp-worker", "sqs-text-message");
     let body = event["Records"][0]["body"].as_str().unwrap().replace(
         "\"tenant_id\":\"demo\"",
@@ -622,18 +598,18 @@ async fn committed_samples_are_accepted_as_signed_and_processed() {
 /// Messages of one lead delivered out of order: both land, the last touch stays the newest.
 #[tokio::test]
 async fn a_leads_last_touch_only_moves_forward() {
-    let stack = stack().await;
-    let tenant = stack.tenant(false).await;
-    let queue = stack.queue().await;
+    let (stack, tenant, queue) = setup(false).await;
     let inbound = stack.inbound(&queue);
     let worker = stack.worker(&queue);
     let message = |wamid: &'static str, timestamp: &'static str| {
-        signed_request("text-message", &tenant, move |body| {
-            let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(wamid);
-            v["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = json!(timestamp);
-            v.to_string()
-        })
+        signed_request(
+            "text-message",
+            &tenant,
+            edit_json(move |v| {
+                v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(wamid);
+                v["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = json!(timestamp);
+            }),
+        )
     };
     for (wamid, timestamp) in [
         ("wamid.FIRST", "1795510000"),

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use onecrm_adapters::config::Settings;
 use onecrm_adapters::dynamodb::CrmStore;
 use onecrm_adapters::secrets::SecretsManagerStore;
-use onecrm_domain::party::{Card, CardKind, CustomerDetails, PartyType};
+use onecrm_domain::party::Card;
 use onecrm_domain::phone::PhoneNumber;
 use onecrm_domain::ports::{CrmRepository, NewLeadOutcome};
 use onecrm_domain::tenant::{secret_name, TenantConfig, TenantId, TenantRoute, WhatsAppSettings};
@@ -145,21 +145,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // A known customer, so the demo shows both paths: new lead and existing card.
             let now = Utc::now();
             let customer = Card {
-                card_id: "demo-customer-mehmet".into(),
-                kind: CardKind::Customer,
-                display_name: "Mehmet Demir".into(),
-                phones: vec![PhoneNumber::parse("0532 111 22 33")?],
                 emails: vec!["mehmet.demir@example.com".into()],
                 owner: Some("user-demo-sales".into()),
-                external_ids: Default::default(),
-                lead: None,
-                customer: Some(CustomerDetails {
-                    party_type: PartyType::Person,
-                    tax_id: None,
-                }),
-                contact: None,
-                created_at: now,
-                updated_at: now,
+                ..Card::person_customer(
+                    "demo-customer-mehmet",
+                    "Mehmet Demir",
+                    vec![PhoneNumber::parse("0532 111 22 33")?],
+                    now,
+                )
             };
             match crm.create_card(&tenant, &customer).await? {
                 NewLeadOutcome::Created => {

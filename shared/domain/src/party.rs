@@ -188,6 +188,32 @@ pub struct Card {
 }
 
 impl Card {
+    /// A customer who is a person (a policy holder, a retail buyer), known by phone.
+    pub fn person_customer(
+        card_id: &str,
+        display_name: &str,
+        phones: Vec<PhoneNumber>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Card {
+            card_id: card_id.into(),
+            kind: CardKind::Customer,
+            display_name: display_name.into(),
+            phones,
+            emails: vec![],
+            owner: None,
+            external_ids: BTreeMap::new(),
+            lead: None,
+            customer: Some(CustomerDetails {
+                party_type: PartyType::Person,
+                tax_id: None,
+            }),
+            contact: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn as_ref(&self) -> CardRef {
         CardRef {
             card_id: self.card_id.clone(),

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::envelope::{Envelope, TraceId};
 use crate::log::{IntegrationLog, LogResult};
 use crate::meta::{sign, HandshakeQuery};
-use crate::party::{Card, CardKind, CustomerDetails, IdentityKey, LeadSource, PartyType};
+use crate::party::{Card, CardKind, IdentityKey, LeadSource};
 use crate::phone::PhoneNumber;
 use crate::ports::{CrmRepository, TenantDirectory};
 use crate::tenant::{TenantConfig, TenantId, TenantRoute, WhatsAppSettings};
@@ -238,23 +238,12 @@ async fn unknown_number_becomes_a_lead_with_note_timeline_task_and_logs() {
 async fn known_customer_gets_a_timeline_entry_not_a_lead() {
     let w = world();
     let now = chrono::Utc::now();
-    let customer = Card {
-        card_id: "c-1".into(),
-        kind: CardKind::Customer,
-        display_name: "Mehmet Demir".into(),
-        phones: vec![PhoneNumber::parse("+90 532 111 22 33").unwrap()],
-        emails: vec![],
-        owner: None,
-        external_ids: Default::default(),
-        lead: None,
-        customer: Some(CustomerDetails {
-            party_type: PartyType::Person,
-            tax_id: None,
-        }),
-        contact: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let customer = Card::person_customer(
+        "c-1",
+        "Mehmet Demir",
+        vec![PhoneNumber::parse("+90 532 111 22 33").unwrap()],
+        now,
+    );
     w.crm.create_card(&w.tenant, &customer).await.unwrap();
     assert_eq!(
         w.post(&text_from(
