@@ -6,7 +6,7 @@ FUNCTIONS := whatsapp-inbound whatsapp-worker
 # arm64 is what template.yaml deploys; it is built where its Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: help tools dev test lint unit build bench events tenant clean
+.PHONY: help tools dev test lint unit build bench events tenant card logs clean
 
 help:
 	@echo "make dev     local stack: emulator, tables, queues, secrets, demo tenant, functions, SQS poller"
@@ -14,6 +14,8 @@ help:
 	@echo "make build   release bootstrap zips in target/lambda/<function>/"
 	@echo "make bench   cold start and RSS of every function (release build)"
 	@echo "make tenant ARGS='--id acme ...'   add a tenant (see README)"
+	@echo "make card PHONE='0533 123 45 67'   the card of a phone: details, notes, tasks, timeline"
+	@echo "make logs [TRACE=id] [CODE=131026]   integration-log records, newest first"
 
 tools:
 	@infra/bootstrap.sh
@@ -53,6 +55,16 @@ events: tools
 tenant: tools
 	@set -a; [ -f .local/dev/stack.env ] && . .local/dev/stack.env; set +a; \
 	 cargo run -q -p onecrm-admin -- add-tenant $(ARGS)
+
+# What the integrations stored, on the running `make dev` stack (TENANT defaults to demo).
+TENANT ?= demo
+card: tools
+	@set -a; . .local/dev/stack.env; set +a; \
+	 cargo run -q -p onecrm-admin -- card --tenant $(TENANT) --phone "$(PHONE)"
+
+logs: tools
+	@set -a; . .local/dev/stack.env; set +a; \
+	 cargo run -q -p onecrm-admin -- logs --tenant $(TENANT) $(if $(TRACE),--trace $(TRACE)) $(if $(CODE),--error-code $(CODE))
 
 clean:
 	cargo clean

@@ -62,6 +62,11 @@ Mehmet Demir +905321112233. Try:
        -H "x-hub-signature-256: \$(.venv/bin/python infra/sign.py events/whatsapp-inbound/text-message.body.json)" \\
        --data-binary @events/whatsapp-inbound/text-message.body.json
 
+then, in another terminal:
+
+  make card PHONE='0533 123 45 67'     the new lead: card, note, task, timeline
+  make logs                            the integration log (make logs TRACE=<trace_id> for one event's path)
+
 INFO
 tail -n +1 -f "$dir/poller.log" &
 pids+=($!)

@@ -1,16 +1,19 @@
-//! `onecrm-admin`: tenant onboarding through the same adapters the functions use, so the
-//! stored shapes have one definition. Works against AWS or the local emulator
+//! `onecrm-admin`: tenant onboarding, and a look at what the integrations stored (a card with
+//! its notes, tasks and timeline; log records), through the same adapters the functions use,
+//! so the stored shapes have one definition. Works against AWS or the local emulator
 //! (`AWS_ENDPOINT_URL`), reading table names and the secret prefix from the environment.
 
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use onecrm_adapters::config::Settings;
-use onecrm_adapters::dynamodb::CrmStore;
+use onecrm_adapters::dynamodb::{CrmStore, LogStore};
 use onecrm_adapters::secrets::SecretsManagerStore;
-use onecrm_domain::party::Card;
+use onecrm_domain::log::{Integration, LogRecord};
+use onecrm_domain::party::{Card, IdentityKey};
 use onecrm_domain::phone::PhoneNumber;
-use onecrm_domain::ports::{CrmRepository, NewLeadOutcome};
+use onecrm_domain::ports::{CrmRepository, LogReader, NewLeadOutcome};
 use onecrm_domain::tenant::{secret_name, TenantConfig, TenantId, TenantRoute, WhatsAppSettings};
+use onecrm_domain::time::to_istanbul_display;
 use onecrm_domain::whatsapp::{WhatsAppSecrets, SECRET_INTEGRATION};
 
 #[derive(Parser)]
@@ -26,6 +29,27 @@ enum Command {
     AddTenant(Box<TenantArgs>),
     /// Creates the documented demo tenant (`demo`) and a demo customer, for `make dev`.
     SeedDemo,
+    /// Shows the card that owns a phone number: details, notes, tasks, timeline (newest first).
+    Card {
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        #[arg(long)]
+        phone: String,
+    },
+    /// Shows integration-log records, newest first: by trace id, by error code, or all of an
+    /// integration in the last minutes.
+    Logs {
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        #[arg(long)]
+        trace: Option<String>,
+        #[arg(long)]
+        error_code: Option<String>,
+        #[arg(long, default_value = "whatsapp")]
+        integration: String,
+        #[arg(long, default_value = "60")]
+        minutes: i64,
+    },
 }
 
 #[derive(Args)]
@@ -161,6 +185,94 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ => println!("demo customer Mehmet Demir (+905321112233) already there"),
             }
         }
+        Command::Card { tenant, phone } => {
+            let tenant = TenantId::parse(&tenant)?;
+            let phone = PhoneNumber::parse(&phone)?;
+            let Some(found) = crm
+                .find_card(&tenant, &IdentityKey::Phone(phone.clone()))
+                .await?
+            else {
+                println!(
+                    "no card has {} in tenant {tenant}",
+                    phone.national_display()
+                );
+                return Ok(());
+            };
+            if let Some(card) = crm.card(&tenant, &found.card_id).await? {
+                println!("{}", serde_json::to_string_pretty(&card)?);
+            }
+            for note in crm.notes(&tenant, &found.card_id).await? {
+                println!(
+                    "note  {}  {}: {}",
+                    to_istanbul_display(&note.created_at),
+                    note.author,
+                    note.text
+                );
+            }
+            for task in crm.tasks(&tenant, &found.card_id).await? {
+                println!(
+                    "task  due {}  {} [{:?}] for {}",
+                    to_istanbul_display(&task.due_at),
+                    task.title,
+                    task.status,
+                    task.owner
+                );
+            }
+            for entry in crm.timeline(&tenant, &found.card_id, 50).await? {
+                println!(
+                    "timeline  {}  {:?} {:?} {}: {}  (trace {})",
+                    to_istanbul_display(&entry.occurred_at),
+                    entry.channel,
+                    entry.direction,
+                    entry.kind,
+                    entry.text,
+                    entry.trace_id
+                );
+            }
+        }
+        Command::Logs {
+            tenant,
+            trace,
+            error_code,
+            integration,
+            minutes,
+        } => {
+            let tenant = TenantId::parse(&tenant)?;
+            let integration: Integration =
+                serde_json::from_value(serde_json::Value::String(integration))?;
+            let logs = LogStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.log_table);
+            let (to, from) = (Utc::now(), Utc::now() - chrono::Duration::minutes(minutes));
+            let records = match (trace, error_code) {
+                (Some(trace), _) => logs.by_trace(&tenant, &trace).await?,
+                (None, Some(code)) => logs.by_error_code(&tenant, &code, from, to, 100).await?,
+                (None, None) => {
+                    logs.by_integration(&tenant, integration, from, to, 100)
+                        .await?
+                }
+            };
+            records.iter().for_each(print_log);
+        }
     }
     Ok(())
+}
+
+/// One line per record, as the log screen lists them (Istanbul time; masked as stored).
+fn print_log(r: &LogRecord) {
+    println!(
+        "{}  {} {:<28} {:<9} http={} code={} trace={} {}{}",
+        to_istanbul_display(&r.occurred_at),
+        r.integration.as_str(),
+        r.operation,
+        r.result.as_str(),
+        r.http_status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
+        r.error_code.as_deref().unwrap_or("-"),
+        r.trace_id,
+        r.error_message.as_deref().unwrap_or(""),
+        r.external_message
+            .as_deref()
+            .map(|m| format!(" {m}"))
+            .unwrap_or_default(),
+    );
 }
