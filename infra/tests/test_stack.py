@@ -1,0 +1,38 @@
+"""stack.py resolves template.yaml the way CloudFormation would, for the local stack."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import stack  # noqa: E402
+
+TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "template.yaml")
+
+
+class StackTest(unittest.TestCase):
+    def setUp(self):
+        self.stack = stack.Stack(stack.load_template(TEMPLATE), "http://127.0.0.1:1", "unit")
+
+    def test_functions_get_the_templates_environment(self):
+        env = self.stack.env()
+        self.assertEqual(env["CRM_TABLE"], "onecrm-unit-crm")
+        self.assertEqual(env["LOG_TABLE"], "onecrm-unit-integration-log")
+        self.assertEqual(env["WHATSAPP_QUEUE_URL"], "http://127.0.0.1:1/123456789012/onecrm-unit-whatsapp-events")
+        self.assertEqual(env["MAX_RECEIVE_COUNT"], "5")
+        self.assertTrue(int(env["LOG_RETENTION_DAYS"]) <= 180)
+
+    def test_sqs_event_sources_come_from_the_template(self):
+        [source] = [s for s in self.stack.sources() if s["kind"] == "sqs"]
+        self.assertEqual(source["binary"], "whatsapp-worker")
+        self.assertEqual(source["batch_size"], 10)
+        self.assertTrue(source["report_batch_item_failures"])
+        self.assertEqual(source["queue_arn"], "arn:aws:sqs:eu-central-1:123456789012:onecrm-unit-whatsapp-events")
+
+    def test_short_tags_and_sub(self):
+        self.assertEqual(self.stack.resolve({"Fn::Sub": "${AWS::Partition}:${Stage}:${WhatsAppEventsQueue.QueueName}"}),
+                         "aws:unit:onecrm-unit-whatsapp-events")
+        self.assertEqual(self.stack.resolve({"Fn::Join": ["-", ["a", {"Ref": "Stage"}]]}), "a-unit")
+
+
+if __name__ == "__main__":
+    unittest.main()
