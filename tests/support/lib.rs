@@ -11,17 +11,24 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use lambda_runtime::{Context, LambdaEvent};
 use onecrm_adapters::config::Settings;
-use onecrm_adapters::dynamodb::{CrmStore, LogStore};
+use onecrm_adapters::dynamodb::{ArchiveStore, CrmStore, LogStore};
 use onecrm_adapters::secrets::SecretsManagerStore;
 use onecrm_adapters::sqs::SqsEventQueue;
+use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::meta::sign;
-use onecrm_domain::tenant::{secret_name, TenantConfig, TenantId, TenantRoute, WhatsAppSettings};
+use onecrm_domain::page::PageRequest;
+use onecrm_domain::tenant::{
+    app_secret_name, secret_name, IntegrationSettings, TenantConfig, TenantId, TenantRoute,
+    WhatsAppSettings,
+};
 use onecrm_domain::whatsapp::{WhatsAppSecrets, SECRET_INTEGRATION};
 use serde_json::{json, Value};
 
 /// The demo tenant's ids as they appear in the committed sample events.
 pub const DEMO_PHONE_NUMBER_ID: &str = "106540352242922";
 pub const DEMO_WABA_ID: &str = "102290129340398";
+/// The demo Meta app, whose App Secret `demo-app-secret` signs the committed samples.
+pub const DEMO_META_APP_ID: &str = "1000000000000001";
 
 pub struct Stack {
     pub sdk: SdkConfig,
@@ -56,6 +63,8 @@ pub struct TestTenant {
     pub id: TenantId,
     pub phone_number_id: String,
     pub waba_id: String,
+    /// Each test tenant has its own Meta app, so tests never share a secret.
+    pub app_id: String,
     pub app_secret: String,
     pub verify_token: String,
 }
@@ -82,6 +91,17 @@ impl Stack {
         )
     }
 
+    pub fn archive(&self) -> ArchiveStore {
+        ArchiveStore::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            env("RAW_EVENT_TABLE"),
+        )
+    }
+
+    pub fn secrets(&self) -> SecretsManagerStore {
+        SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&self.sdk))
+    }
+
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
@@ -98,10 +118,19 @@ impl Stack {
             id: TenantId::parse(&unique("t-")).unwrap(),
             phone_number_id: digits.clone(),
             waba_id: format!("9{}", &digits[1..]),
+            app_id: format!("8{}", &digits[1..]),
             app_secret: unique("secret-"),
             verify_token: unique("verify-"),
         };
         self.add_tenant(tenant, task_for_new_leads).await
+    }
+
+    /// Another fresh tenant connected through `app`'s Meta app (a shared app: one secret).
+    pub async fn tenant_sharing_app(&self, app: &TestTenant) -> TestTenant {
+        let mut tenant = self.tenant(false).await;
+        tenant.app_id = app.app_id.clone();
+        tenant.app_secret = app.app_secret.clone();
+        self.add_tenant(tenant, false).await
     }
 
     /// The documented demo tenant, whose test secret signs the committed sample events.
@@ -110,10 +139,26 @@ impl Stack {
             id: TenantId::parse("demo").unwrap(),
             phone_number_id: DEMO_PHONE_NUMBER_ID.into(),
             waba_id: DEMO_WABA_ID.into(),
+            app_id: DEMO_META_APP_ID.into(),
             app_secret: "demo-app-secret".into(),
             verify_token: "demo-verify-token".into(),
         };
         self.add_tenant(tenant, true).await
+    }
+
+    /// The card the sample events' sender (+90 533 123 45 67) landed on, if any.
+    pub async fn sender_card(&self, tenant: &TenantId) -> Option<onecrm_domain::party::CardRef> {
+        use onecrm_domain::ports::CrmRepository;
+        let phone = onecrm_domain::phone::PhoneNumber::parse("+905331234567").unwrap();
+        self.crm()
+            .find_card(tenant, &onecrm_domain::party::IdentityKey::Phone(phone))
+            .await
+            .unwrap()
+    }
+
+    /// Registers an edited test tenant (its routes, app and secrets).
+    pub async fn add_tenant_for_test(&self, tenant: TestTenant) -> TestTenant {
+        self.add_tenant(tenant, false).await
     }
 
     async fn add_tenant(&self, tenant: TestTenant, task_for_new_leads: bool) -> TestTenant {
@@ -121,12 +166,16 @@ impl Stack {
             tenant_id: tenant.id.clone(),
             name: "Test Sigorta".into(),
             default_owner: Some("user-sales-1".into()),
-            whatsapp: Some(WhatsAppSettings {
-                phone_number_id: tenant.phone_number_id.clone(),
-                display_phone_number: "908503031234".into(),
-                create_lead_for_unknown_numbers: true,
-                create_task_for_new_lead: task_for_new_leads,
-            }),
+            integrations: IntegrationSettings {
+                whatsapp: Some(WhatsAppSettings {
+                    phone_number_id: tenant.phone_number_id.clone(),
+                    display_phone_number: "908503031234".into(),
+                    meta_app_id: tenant.app_id.clone(),
+                    create_lead_for_unknown_numbers: true,
+                    create_task_for_new_lead: task_for_new_leads,
+                }),
+                ..Default::default()
+            },
             created_at: chrono::Utc::now(),
         };
         let routes = [
@@ -135,8 +184,14 @@ impl Stack {
             TenantRoute::whatsapp_verify_token(&tenant.verify_token),
         ];
         self.crm().put_tenant(&config, &routes).await.unwrap();
+        self.secrets()
+            .put(
+                &app_secret_name(&self.settings.app_secret_prefix, "meta", &tenant.app_id),
+                &json!({ "app_secret": tenant.app_secret }).to_string(),
+            )
+            .await
+            .unwrap();
         let secrets = WhatsAppSecrets {
-            app_secret: tenant.app_secret.clone(),
             verify_token: tenant.verify_token.clone(),
             access_token: None,
         };
@@ -222,16 +277,30 @@ impl Stack {
         }
     }
 
+    pub fn wiring(&self) -> Wiring {
+        Wiring::new(&self.sdk, self.settings.clone())
+    }
+
     pub fn inbound(&self, queue: &TestQueue) -> whatsapp_inbound::App {
-        whatsapp_inbound::App::new(
-            &self.sdk,
-            self.settings.clone(),
-            Arc::new(SqsEventQueue::new(self.sqs(), &queue.url)),
-        )
+        self.inbound_with_default_app(queue, None)
+    }
+
+    /// The webhook with the deployment's own Meta app set (events for unregistered numbers
+    /// signed by it are held).
+    pub fn inbound_with_default_app(
+        &self,
+        queue: &TestQueue,
+        app: Option<&str>,
+    ) -> whatsapp_inbound::App {
+        let wiring = self.wiring();
+        let ports = wiring
+            .ingress_ports(Arc::new(SqsEventQueue::new(self.sqs(), &queue.url)))
+            .unwrap();
+        whatsapp_inbound::App::new(&wiring, ports, app.map(str::to_string))
     }
 
     pub fn worker(&self, queue: &TestQueue) -> whatsapp_worker::App {
-        whatsapp_worker::App::new(&self.sdk, self.settings.clone(), queue.max_receive_count)
+        whatsapp_worker::App::new(&self.wiring(), queue.max_receive_count)
     }
 }
 
@@ -331,6 +400,23 @@ impl TestQueue {
             .sum()
     }
 
+    /// The body of the next queued message, left on the queue (invisible for its timeout).
+    pub async fn peek_envelope(&self) -> onecrm_domain::envelope::Envelope {
+        let body = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap()[0]
+            .body
+            .clone()
+            .unwrap();
+        onecrm_domain::envelope::Envelope::from_json(&body).unwrap()
+    }
+
     pub async fn send_raw(&self, body: &str) {
         self.client
             .send_message()
@@ -378,9 +464,10 @@ impl Stack {
         use onecrm_domain::ports::LogReader;
         let (from, to) = around_now();
         self.logs()
-            .by_error_code(tenant, code, from, to, 50)
+            .by_error_code(tenant, code, from, to, PageRequest::first(50))
             .await
             .unwrap()
+            .items
     }
 }
 

@@ -1,21 +1,17 @@
-//! `whatsapp-inbound`: the WhatsApp Cloud API webhook. GET answers Meta's handshake; POST
-//! verifies `X-Hub-Signature-256`, queues one envelope per event and answers 200 only after.
-
-use std::sync::Arc;
+//! `whatsapp-inbound`: the WhatsApp Cloud API webhook. GET answers Meta's handshake; POST runs
+//! the shared ingress (size cap, routing, `X-Hub-Signature-256`, per-event parse, durable
+//! enqueue and raw archive) and answers 200 only after.
 
 use lambda_http::{Body, Error, Request, Response};
-use onecrm_adapters::config::{self, Settings};
-use onecrm_adapters::dynamodb::{CrmStore, LogStore};
-use onecrm_adapters::lambda::{handshake_query, header, http_response, request_id};
-use onecrm_adapters::secrets::SecretsManagerStore;
-use onecrm_adapters::sqs::SqsEventQueue;
-use onecrm_adapters::system::{SystemClock, UuidV7Ids};
+use onecrm_adapters::config;
+use onecrm_adapters::lambda::{handshake_query, headers, http_response, request_id, source_ip};
+use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::envelope::TraceId;
 use onecrm_domain::http::HttpReply;
-use onecrm_domain::log::IntegrationLog;
-use onecrm_domain::meta::SIGNATURE_HEADER;
-use onecrm_domain::ports::{EventQueue, IdGenerator};
+use onecrm_domain::ingress::{InboundRequest, IngressPorts};
+use onecrm_domain::ports::IdGenerator;
 use onecrm_domain::whatsapp::webhook::{WebhookSettings, WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
+use std::sync::Arc;
 use tracing::Instrument;
 
 pub struct App {
@@ -24,43 +20,32 @@ pub struct App {
 }
 
 impl App {
-    /// Wires the real adapters from the environment `template.yaml` defines. Builds clients
-    /// only: no network call happens before the first request.
+    /// Wires the real adapters from the environment `template.yaml` defines.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
-        let queue = SqsEventQueue::new(
-            aws_sdk_sqs::Client::new(sdk),
-            config::required("WHATSAPP_QUEUE_URL")?,
-        );
-        Ok(Self::new(sdk, Settings::from_env()?, Arc::new(queue)))
+        let wiring = Wiring::from_env(sdk)?;
+        let ports = wiring.ingress_ports(wiring.queue("WHATSAPP_QUEUE_URL")?)?;
+        Ok(Self::new(&wiring, ports, config::optional("META_APP_ID")))
     }
 
-    pub fn new(
-        sdk: &aws_config::SdkConfig,
-        settings: Settings,
-        queue: Arc<dyn EventQueue>,
-    ) -> Self {
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        let crm = Arc::new(CrmStore::new(dynamo.clone(), &settings.crm_table));
-        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
-        let log = IntegrationLog::new(
-            Arc::new(LogStore::new(dynamo, &settings.log_table)),
-            Arc::new(SystemClock),
-            ids.clone(),
-            settings.log_retention_days,
-        );
+    pub fn new(wiring: &Wiring, ports: IngressPorts, default_app_id: Option<String>) -> Self {
         let webhook = WhatsAppWebhook::new(
-            crm,
-            Arc::new(SecretsManagerStore::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-            )),
-            queue,
-            log,
+            ports,
             WebhookSettings {
-                secret_prefix: settings.tenant_secret_prefix,
+                tenant_secret_prefix: wiring.settings.tenant_secret_prefix.clone(),
+                app_secret_prefix: wiring.settings.app_secret_prefix.clone(),
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                default_app_id,
+                retention_days: wiring.settings.log_retention_days,
             },
         );
-        Self { webhook, ids }
+        Self {
+            webhook,
+            ids: wiring.ids.clone(),
+        }
+    }
+
+    pub fn webhook(&self) -> &WhatsAppWebhook {
+        &self.webhook
     }
 }
 
@@ -77,13 +62,15 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
                     .await
             }
             "POST" => {
-                app.webhook
-                    .deliver(
-                        header(&request, SIGNATURE_HEADER),
-                        request.body().as_ref(),
-                        &trace,
-                    )
-                    .await
+                let headers = headers(&request);
+                let inbound = InboundRequest {
+                    // lambda_http has already decoded an `isBase64Encoded` body: these are the
+                    // bytes Meta signed.
+                    body: request.body().as_ref(),
+                    headers: &headers,
+                    source_ip: source_ip(&request),
+                };
+                app.webhook.deliver(&inbound, &trace).await
             }
             other => HttpReply::error(
                 405,

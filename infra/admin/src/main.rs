@@ -5,15 +5,22 @@
 
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
-use onecrm_adapters::config::Settings;
-use onecrm_adapters::dynamodb::{CrmStore, LogStore};
+use onecrm_adapters::config::{self, Settings};
+use onecrm_adapters::dynamodb::{ArchiveStore, CrmStore, LogStore};
 use onecrm_adapters::secrets::SecretsManagerStore;
+use onecrm_adapters::wiring::Wiring;
+use onecrm_domain::ingress::HeldEvent;
 use onecrm_domain::log::{Integration, LogRecord};
+use onecrm_domain::page::{Page, PageRequest};
 use onecrm_domain::party::{Card, IdentityKey};
 use onecrm_domain::phone::PhoneNumber;
-use onecrm_domain::ports::{CrmRepository, LogReader, NewLeadOutcome};
-use onecrm_domain::tenant::{secret_name, TenantConfig, TenantId, TenantRoute, WhatsAppSettings};
+use onecrm_domain::ports::{CrmRepository, EventArchive, LogReader, NewLeadOutcome};
+use onecrm_domain::tenant::{
+    app_secret_name, secret_name, IntegrationSettings, TenantConfig, TenantId, TenantRoute,
+    WhatsAppSettings,
+};
 use onecrm_domain::time::to_istanbul_display;
+use onecrm_domain::whatsapp::webhook::{WebhookSettings, WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
 use onecrm_domain::whatsapp::{WhatsAppSecrets, SECRET_INTEGRATION};
 
 #[derive(Parser)]
@@ -49,6 +56,32 @@ enum Command {
         integration: String,
         #[arg(long, default_value = "60")]
         minutes: i64,
+        /// The `next` cursor a previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Stores (or rotates) a Meta app's App Secret, shared by every tenant of the app.
+    SetMetaAppSecret {
+        #[arg(long)]
+        app_id: String,
+        #[arg(long, env = "META_APP_SECRET", hide_env_values = true)]
+        app_secret: String,
+    },
+    /// Lists events held for routes no tenant owns yet (they are delivered on registration).
+    Unrouted {
+        #[arg(long, default_value = "whatsapp")]
+        integration: String,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Lists a tenant's events that did not parse, kept whole for a replay.
+    Unparsed {
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        #[arg(long, default_value = "whatsapp")]
+        integration: String,
+        #[arg(long)]
+        cursor: Option<String>,
     },
 }
 
@@ -69,9 +102,13 @@ struct TenantArgs {
     /// WhatsApp Business Account id.
     #[arg(long)]
     whatsapp_business_account_id: String,
-    /// The Meta app's App Secret (read from the environment so it stays out of shell history).
-    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
-    whatsapp_app_secret: String,
+    /// The Meta app the number is connected through (its App Secret signs the webhooks).
+    #[arg(long)]
+    meta_app_id: String,
+    /// The app's App Secret, if it is not stored yet (read from the environment so it stays
+    /// out of shell history); see `set-meta-app-secret` to rotate it.
+    #[arg(long, env = "META_APP_SECRET", hide_env_values = true)]
+    meta_app_secret: Option<String>,
     #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
     whatsapp_verify_token: String,
     #[arg(long, env = "WHATSAPP_ACCESS_TOKEN", hide_env_values = true)]
@@ -84,6 +121,9 @@ struct TenantArgs {
     no_leads_for_unknown_numbers: bool,
 }
 
+/// The demo Meta app (README): its App Secret `demo-app-secret` signs the sample events.
+const DEMO_META_APP_ID: &str = "1000000000000001";
+
 /// The demo tenant's documented test values (events/ is signed with this app secret).
 fn demo() -> TenantArgs {
     TenantArgs {
@@ -93,7 +133,8 @@ fn demo() -> TenantArgs {
         whatsapp_phone_number_id: "106540352242922".into(),
         whatsapp_display_phone_number: "908503031234".into(),
         whatsapp_business_account_id: "102290129340398".into(),
-        whatsapp_app_secret: "demo-app-secret".into(),
+        meta_app_id: DEMO_META_APP_ID.into(),
+        meta_app_secret: Some("demo-app-secret".into()),
         whatsapp_verify_token: "demo-verify-token".into(),
         whatsapp_access_token: Some("demo-access-token".into()),
         task_for_new_leads: true,
@@ -112,12 +153,16 @@ async fn add_tenant(
         tenant_id: tenant_id.clone(),
         name: args.name,
         default_owner: args.default_owner,
-        whatsapp: Some(WhatsAppSettings {
-            phone_number_id: args.whatsapp_phone_number_id.clone(),
-            display_phone_number: args.whatsapp_display_phone_number,
-            create_lead_for_unknown_numbers: !args.no_leads_for_unknown_numbers,
-            create_task_for_new_lead: args.task_for_new_leads,
-        }),
+        integrations: IntegrationSettings {
+            whatsapp: Some(WhatsAppSettings {
+                phone_number_id: args.whatsapp_phone_number_id.clone(),
+                display_phone_number: args.whatsapp_display_phone_number,
+                meta_app_id: args.meta_app_id.clone(),
+                create_lead_for_unknown_numbers: !args.no_leads_for_unknown_numbers,
+                create_task_for_new_lead: args.task_for_new_leads,
+            }),
+            ..Default::default()
+        },
         created_at: Utc::now(),
     };
     let routes = [
@@ -125,8 +170,10 @@ async fn add_tenant(
         TenantRoute::WhatsAppBusinessAccount(args.whatsapp_business_account_id),
         TenantRoute::whatsapp_verify_token(&args.whatsapp_verify_token),
     ];
+    if let Some(app_secret) = &args.meta_app_secret {
+        set_meta_app_secret(secrets, settings, &args.meta_app_id, app_secret).await?;
+    }
     let value = WhatsAppSecrets {
-        app_secret: args.whatsapp_app_secret,
         verify_token: args.whatsapp_verify_token,
         access_token: args.whatsapp_access_token,
     };
@@ -150,7 +197,76 @@ async fn add_tenant(
             SECRET_INTEGRATION
         )
     );
+    release_held(&routes).await?;
     Ok(tenant_id)
+}
+
+async fn set_meta_app_secret(
+    secrets: &SecretsManagerStore,
+    settings: &Settings,
+    app_id: &str,
+    app_secret: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let name = app_secret_name(&settings.app_secret_prefix, "meta", app_id);
+    let value = serde_json::json!({ "app_secret": app_secret }).to_string();
+    secrets.put(&name, &value).await?;
+    println!("Meta app {app_id}: App Secret stored as {name}");
+    Ok(())
+}
+
+/// Events that arrived for these routes before they were registered go to the tenant now.
+/// Needs the webhook's queue and raw-event table (set by `make dev`'s stack.env).
+async fn release_held(routes: &[TenantRoute]) -> Result<(), Box<dyn std::error::Error>> {
+    if config::optional("WHATSAPP_QUEUE_URL").is_none()
+        || config::optional("RAW_EVENT_TABLE").is_none()
+    {
+        println!("(WHATSAPP_QUEUE_URL/RAW_EVENT_TABLE not set: held events not released)");
+        return Ok(());
+    }
+    let sdk = onecrm_adapters::aws::sdk_config().await;
+    let wiring = Wiring::from_env(&sdk)?;
+    let ports = wiring.ingress_ports(wiring.queue("WHATSAPP_QUEUE_URL")?)?;
+    let webhook = WhatsAppWebhook::new(
+        ports,
+        WebhookSettings {
+            tenant_secret_prefix: wiring.settings.tenant_secret_prefix.clone(),
+            app_secret_prefix: wiring.settings.app_secret_prefix.clone(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            default_app_id: None,
+            retention_days: wiring.settings.log_retention_days,
+        },
+    );
+    for route in routes {
+        let delivered = webhook.release(route).await?;
+        if delivered > 0 {
+            println!(
+                "{delivered} held event part(s) for {} delivered",
+                route.key()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_held(page: &Page<HeldEvent>) {
+    for h in &page.items {
+        println!(
+            "{}  {:?}  {}  trace={}  {}\n    {}",
+            to_istanbul_display(&h.received_at),
+            h.hold,
+            h.path,
+            h.trace_id,
+            h.reason,
+            h.raw.chars().take(300).collect::<String>()
+        );
+    }
+    print_next(&page.next);
+}
+
+fn print_next(next: &Option<String>) {
+    if let Some(next) = next {
+        println!("more: --cursor {next}");
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -236,24 +352,67 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             error_code,
             integration,
             minutes,
+            cursor,
         } => {
             let tenant = TenantId::parse(&tenant)?;
-            let integration: Integration =
-                serde_json::from_value(serde_json::Value::String(integration))?;
+            let integration = integration_named(&integration)?;
             let logs = LogStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.log_table);
             let (to, from) = (Utc::now(), Utc::now() - chrono::Duration::minutes(minutes));
+            let page = PageRequest { limit: 100, cursor };
             let records = match (trace, error_code) {
-                (Some(trace), _) => logs.by_trace(&tenant, &trace).await?,
-                (None, Some(code)) => logs.by_error_code(&tenant, &code, from, to, 100).await?,
+                (Some(trace), _) => logs.by_trace(&tenant, &trace, page).await?,
+                (None, Some(code)) => logs.by_error_code(&tenant, &code, from, to, page).await?,
                 (None, None) => {
-                    logs.by_integration(&tenant, integration, from, to, 100)
+                    logs.by_integration(&tenant, integration, from, to, page)
                         .await?
                 }
             };
-            records.iter().for_each(print_log);
+            records.items.iter().for_each(print_log);
+            print_next(&records.next);
+        }
+        Command::SetMetaAppSecret { app_id, app_secret } => {
+            set_meta_app_secret(&secrets, &settings, &app_id, &app_secret).await?;
+        }
+        Command::Unrouted {
+            integration,
+            cursor,
+        } => {
+            let page = archive(&sdk)?
+                .unrouted(
+                    integration_named(&integration)?,
+                    None,
+                    PageRequest { limit: 50, cursor },
+                )
+                .await?;
+            print_held(&page);
+        }
+        Command::Unparsed {
+            tenant,
+            integration,
+            cursor,
+        } => {
+            let page = archive(&sdk)?
+                .unparsed(
+                    &TenantId::parse(&tenant)?,
+                    integration_named(&integration)?,
+                    PageRequest { limit: 50, cursor },
+                )
+                .await?;
+            print_held(&page);
         }
     }
     Ok(())
+}
+
+fn archive(sdk: &aws_config::SdkConfig) -> Result<ArchiveStore, config::ConfigError> {
+    Ok(ArchiveStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config::required("RAW_EVENT_TABLE")?,
+    ))
+}
+
+fn integration_named(name: &str) -> Result<Integration, serde_json::Error> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
 }
 
 /// One line per record, as the log screen lists them (Istanbul time; masked as stored).

@@ -9,6 +9,8 @@ pub struct Settings {
     pub log_table: String,
     pub log_retention_days: i64,
     pub tenant_secret_prefix: String,
+    /// Partner apps' secrets (`<prefix>meta/<app id>`): shared by the tenants of one app.
+    pub app_secret_prefix: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,12 @@ impl Settings {
             log_table: required("LOG_TABLE")?,
             log_retention_days: number("LOG_RETENTION_DAYS", 90)?,
             tenant_secret_prefix: required("TENANT_SECRET_PREFIX")?,
+            app_secret_prefix: required("APP_SECRET_PREFIX")?,
         })
     }
+}
+
+/// An optional variable: `None` when unset or empty.
+pub fn optional(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.is_empty())
 }

@@ -35,6 +35,25 @@ pub fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The request's headers as the ingress reads them (names are lower-case in `http`).
+pub fn headers(request: &Request) -> Vec<(&str, &str)> {
+    request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
+        .collect()
+}
+
+/// The caller's address as API Gateway saw it (for PBX allow-lists).
+pub fn source_ip(request: &Request) -> Option<&str> {
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.http.source_ip.as_deref()
+        }
+        _ => None,
+    }
+}
+
 /// Meta's handshake parameters, from the query string as API Gateway passed it.
 pub fn handshake_query(request: &Request) -> HandshakeQuery {
     let params = request.query_string_parameters_ref();

@@ -2,9 +2,11 @@
 //! domain's ports, plus the process-wide setup every function shares.
 
 pub mod aws;
+pub mod cache;
 pub mod config;
 pub mod dynamodb;
 pub mod lambda;
 pub mod secrets;
 pub mod sqs;
 pub mod system;
+pub mod wiring;

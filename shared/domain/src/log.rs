@@ -276,7 +276,8 @@ impl IntegrationLog {
             http_status: entry.http_status,
             payload: entry.payload.map(masked_payload),
             external_message: entry.external_message.map(|m| mask::mask_text(&m)),
-            external_id: entry.external_id,
+            // A wamid is the sender's number in base64: the log keeps a hash of it.
+            external_id: entry.external_id.map(|id| mask::mask_text(&id)),
             card_id: entry.card_id,
             attempt: entry.attempt,
             duration_ms: entry.duration_ms,

@@ -2,6 +2,7 @@
 //! what an operator needs to recognise them; secrets are removed whatever their shape.
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::phone::PhoneNumber;
 use crate::tax_id::{is_valid_tckn, is_valid_vkn};
@@ -32,6 +33,50 @@ pub fn mask_tax_id(s: &str) -> String {
     keep_ends(s.trim())
 }
 
+/// `Ayşe Yılmaz` → `A*** Y***`: enough to recognise a profile, not to identify a person.
+pub fn mask_name(s: &str) -> String {
+    s.split_whitespace()
+        .map(|word| {
+            let first: String = word.chars().take(1).collect();
+            format!("{first}***")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A WhatsApp message id is the sender's number in base64: logs keep a stable hash of it
+/// (`wamid.#3f2a9c01d4e5`), so one message can still be followed across records.
+pub fn mask_wamid(wamid: &str) -> String {
+    let digest = Sha256::digest(wamid.as_bytes());
+    format!("wamid.#{}", hex::encode(&digest[..6]))
+}
+
+const WAMID_PREFIX: &str = "wamid.";
+
+fn is_wamid_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "+/=_-".contains(c)
+}
+
+/// A wamid starting at `start`: `wamid.` followed by base64 text.
+fn wamid_at(chars: &[char], start: usize) -> Option<(usize, String)> {
+    let prefix: Vec<char> = WAMID_PREFIX.chars().collect();
+    if chars.len() < start + prefix.len() + 1 || chars[start..start + prefix.len()] != prefix[..] {
+        return None;
+    }
+    if start > 0 && is_word_char(chars[start - 1]) {
+        return None;
+    }
+    let mut end = start + prefix.len();
+    while end < chars.len() && is_wamid_char(chars[end]) {
+        end += 1;
+    }
+    if end == start + prefix.len() || chars[start + prefix.len()] == '#' {
+        return None;
+    }
+    let wamid: String = chars[start..end].iter().collect();
+    Some((end, mask_wamid(&wamid)))
+}
+
 fn keep_ends(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
     if chars.len() <= 4 {
@@ -44,6 +89,7 @@ fn keep_ends(s: &str) -> String {
 
 enum KeyKind {
     Secret,
+    Name,
     Phone,
     Email,
     Identity,
@@ -65,6 +111,23 @@ fn classify(key: &str) -> KeyKind {
     ];
     if secret.iter().any(|s| k.contains(s)) {
         return KeyKind::Secret;
+    }
+    let name = [
+        "name",
+        "profile_name",
+        "formatted_name",
+        "first_name",
+        "last_name",
+        "full_name",
+        "display_name",
+        "ad",
+        "soyad",
+        "ad_soyad",
+        "adsoyad",
+        "isim",
+    ];
+    if name.contains(&k.as_str()) {
+        return KeyKind::Name;
     }
     // Ids of the business's own number and the business number itself are not personal data.
     if k == "phone_number_id" || k == "display_phone_number" {
@@ -119,6 +182,7 @@ pub fn mask_json(value: &mut Value) {
             for (key, v) in map.iter_mut() {
                 match classify(key) {
                     KeyKind::Secret => *v = Value::String(REDACTED.into()),
+                    KeyKind::Name => mask_leaves(v, &|s| mask_text(&mask_name(s))),
                     KeyKind::Phone => mask_leaves(v, &mask_phone),
                     KeyKind::Email => mask_leaves(v, &mask_email),
                     KeyKind::Identity => mask_leaves(v, &mask_tax_id),
@@ -168,7 +232,10 @@ pub fn mask_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < chars.len() {
-        if let Some((end, replacement)) = email_at(&chars, i).or_else(|| number_at(&chars, i)) {
+        if let Some((end, replacement)) = wamid_at(&chars, i)
+            .or_else(|| email_at(&chars, i))
+            .or_else(|| number_at(&chars, i))
+        {
             out.push_str(&replacement);
             i = end;
         } else {
@@ -297,10 +364,14 @@ mod tests {
         let value = &v["entry"][0]["changes"][0]["value"];
         assert_eq!(value["metadata"]["phone_number_id"], "106540352242922");
         assert_eq!(value["metadata"]["display_phone_number"], "908503031234");
+        // The wamid is the sender's number in base64: only a stable hash of it stays.
+        let masked_id = value["messages"][0]["id"].as_str().unwrap();
         assert_eq!(
-            value["messages"][0]["id"],
-            "wamid.HBgMOTA1MzMxMjM0NTY3FQIAERgSQjFBOEM3RjRGRTYwRUE3RTAyAA=="
+            masked_id,
+            mask_wamid("wamid.HBgMOTA1MzMxMjM0NTY3FQIAERgSQjFBOEM3RjRGRTYwRUE3RTAyAA==")
         );
+        assert!(!text.contains("HBgMOTA1MzMx"), "{text}");
+        assert_eq!(value["contacts"][0]["profile"]["name"], "A***");
         assert_eq!(value["messages"][0]["timestamp"], "1764000000");
         assert_eq!(value["messages"][0]["from"], "+90 533 *** ** 67");
         let body = value["messages"][0]["text"]["body"].as_str().unwrap();
@@ -314,6 +385,25 @@ mod tests {
                 && body.contains("10*******46"),
             "{body}"
         );
+    }
+
+    #[test]
+    fn wamids_and_names_are_masked_wherever_they_appear() {
+        let wamid = "wamid.HBgMOTA1MzMxMjM0NTY3FQIAERgSQjFBOEM3RjRGRTYwRUE3RTAyAA==";
+        let masked = mask_text(&format!("{wamid}:read"));
+        assert_eq!(masked, format!("{}:read", mask_wamid(wamid)));
+        assert!(masked.starts_with("wamid.#") && !masked.contains("HBgM"));
+        // Stable, so records of one message can be joined; idempotent on already-masked text.
+        assert_eq!(mask_text(&masked), masked);
+        assert_eq!(
+            mask_text(&format!("reply to {wamid}")),
+            format!("reply to {}", mask_wamid(wamid))
+        );
+        assert_eq!(mask_name("Ayşe  Yılmaz"), "A*** Y***");
+        let mut v = json!({"profile_name": "İsmail Öztürk", "entry_id": format!("wa:{wamid}")});
+        mask_json(&mut v);
+        assert_eq!(v["profile_name"], "İ*** Ö***");
+        assert!(!v.to_string().contains("HBgM"), "{v}");
     }
 
     #[test]
@@ -334,7 +424,6 @@ mod tests {
             "2026-11-24 12:00",
             "Toplam 1.250,50 TL",
             "REF905331234567X",
-            "wamid.MTIzNDU2Nzg5MDEyMzQ1",
         ] {
             assert_eq!(mask_text(text), text);
         }

@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 
 use crate::envelope::Envelope;
 use crate::error::PortError;
+use crate::ingress::{HeldEvent, Kept};
 use crate::log::{Integration, LogRecord};
+use crate::page::{Page, PageRequest};
 use crate::party::{Card, CardRef, IdentityKey, LeadSource, Note, Touch};
 use crate::task::Task;
-use crate::tenant::{TenantConfig, TenantId, TenantRoute};
+use crate::tenant::{RouteTarget, TenantConfig, TenantId, TenantRoute};
 use crate::timeline::TimelineEntry;
 use crate::whatsapp::status::{MessageStatusUpdate, OutboundMessage};
 
@@ -48,14 +50,43 @@ impl fmt::Debug for Secret {
 pub trait SecretStore: Send + Sync {
     /// The secret's current value, from an in-process cache while it is fresh.
     async fn get(&self, name: &str) -> Result<Secret, PortError>;
-    /// Bypasses the cache: call after a partner refused a cached credential (rotation).
+    /// A fresh read after a credential was refused (rotation). Reads the store at most once a
+    /// minute per secret, so a stream of forged signatures cannot turn into a stream of reads.
     async fn refresh(&self, name: &str) -> Result<Secret, PortError>;
 }
 
 #[async_trait]
 pub trait TenantDirectory: Send + Sync {
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantConfig>, PortError>;
-    async fn resolve(&self, route: &TenantRoute) -> Result<Option<TenantId>, PortError>;
+    async fn resolve(&self, route: &TenantRoute) -> Result<Option<RouteTarget>, PortError>;
+    /// Resolves past any cache: a route registered a moment ago must be seen now.
+    async fn resolve_fresh(&self, route: &TenantRoute) -> Result<Option<RouteTarget>, PortError> {
+        self.resolve(route).await
+    }
+}
+
+/// The raw-event archive: authenticated deliveries as received (unmasked, encrypted, readable
+/// only by the roles that replay), and the events held instead of processed.
+#[async_trait]
+pub trait EventArchive: Send + Sync {
+    /// Durable once this returns `Ok`. Keeping the same held event twice keeps it once.
+    async fn keep(&self, items: &[Kept]) -> Result<(), PortError>;
+    /// Events held for routes no tenant owned, oldest first; `route` narrows to one route.
+    async fn unrouted(
+        &self,
+        integration: Integration,
+        route: Option<&TenantRoute>,
+        page: PageRequest,
+    ) -> Result<Page<HeldEvent>, PortError>;
+    /// A tenant's events that did not parse, oldest first.
+    async fn unparsed(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        page: PageRequest,
+    ) -> Result<Page<HeldEvent>, PortError>;
+    /// Forgets a held event once it has been delivered.
+    async fn release(&self, held: &HeldEvent) -> Result<(), PortError>;
 }
 
 #[async_trait]
@@ -78,21 +109,22 @@ pub trait LogReader: Send + Sync {
         integration: Integration,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<LogRecord>, PortError>;
+        page: PageRequest,
+    ) -> Result<Page<LogRecord>, PortError>;
     async fn by_trace(
         &self,
         tenant: &TenantId,
         trace_id: &str,
-    ) -> Result<Vec<LogRecord>, PortError>;
+        page: PageRequest,
+    ) -> Result<Page<LogRecord>, PortError>;
     async fn by_error_code(
         &self,
         tenant: &TenantId,
         code: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<LogRecord>, PortError>;
+        page: PageRequest,
+    ) -> Result<Page<LogRecord>, PortError>;
 }
 
 /// Marks an effect as done exactly once: written in the same transaction as the effect.
@@ -194,7 +226,8 @@ pub trait CrmRepository: Send + Sync {
         source: LeadSource,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Card>, PortError>;
+        page: PageRequest,
+    ) -> Result<Page<Card>, PortError>;
     async fn outbound_message(
         &self,
         tenant: &TenantId,

@@ -1,4 +1,5 @@
-//! Tenants (the CRM's customer companies) and how an incoming call is routed to one.
+//! Tenants (the CRM's customer companies), their per-integration settings, and how an incoming
+//! call is routed to one.
 
 use std::fmt;
 
@@ -68,15 +69,68 @@ pub struct TenantConfig {
     /// CRM user who owns new leads and their tasks when no rule says otherwise.
     #[serde(default)]
     pub default_owner: Option<String>,
+    /// One optional section per integration: a tenant uses the ones it has connected.
     #[serde(default)]
-    pub whatsapp: Option<WhatsAppSettings>,
+    pub integrations: IntegrationSettings,
     pub created_at: DateTime<Utc>,
+}
+
+impl TenantConfig {
+    /// What a route of this tenant leads to: the tenant, plus the app that signs the route's
+    /// deliveries (WhatsApp and Lead Ads: the Meta app) and the PBX source allow-list.
+    pub fn route_target(&self, route: &TenantRoute) -> RouteTarget {
+        let mut target = RouteTarget::tenant(self.tenant_id.clone());
+        let i = &self.integrations;
+        match route {
+            TenantRoute::WhatsAppPhoneNumberId(_) | TenantRoute::WhatsAppBusinessAccount(_) => {
+                target.app_id = i.whatsapp.as_ref().map(|w| w.meta_app_id.clone());
+            }
+            TenantRoute::MetaPage(_) => {
+                target.app_id = i.meta_lead_ads.as_ref().map(|m| m.meta_app_id.clone());
+            }
+            TenantRoute::PbxToken(_) => {
+                target.allowed_sources = i
+                    .pbx
+                    .as_ref()
+                    .map(|p| p.allowed_sources.clone())
+                    .unwrap_or_default();
+            }
+            TenantRoute::WhatsAppVerifyToken(_)
+            | TenantRoute::InsurUpAccount(_)
+            | TenantRoute::WebFormKey(_) => {}
+        }
+        target
+    }
+}
+
+/// Per-integration settings. Partner base URLs are deployment configuration, not tenant data,
+/// so local sandboxes stand in for partners without touching tenants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp: Option<WhatsAppSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_lead_ads: Option<MetaLeadAdsSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_form: Option<WebFormSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pbx: Option<PbxSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insurup: Option<InsurUpSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<LogoSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub express: Option<ExpressSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub karel: Option<KarelSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhatsAppSettings {
     pub phone_number_id: String,
     pub display_phone_number: String,
+    /// The Meta app whose App Secret signs this number's webhooks (shared by the app's tenants).
+    pub meta_app_id: String,
     /// Seed 000 §2.3: creating a lead for an unknown number is configurable.
     #[serde(default = "yes")]
     pub create_lead_for_unknown_numbers: bool,
@@ -85,25 +139,87 @@ pub struct WhatsAppSettings {
     pub create_task_for_new_lead: bool,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaLeadAdsSettings {
+    pub page_ids: Vec<String>,
+    pub meta_app_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebFormSettings {
+    /// Origins allowed by CORS (`https://www.ornek.com.tr`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PbxSettings {
+    /// `netgsm`, `karel`, `generic`...
+    pub vendor: String,
+    /// Source addresses or CIDR ranges the PBX posts from; empty allows any.
+    #[serde(default)]
+    pub allowed_sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsurUpSettings {
+    pub account_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoSettings {
+    pub firm_no: String,
+    #[serde(default)]
+    pub period_no: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpressSettings {
+    #[serde(default)]
+    pub list_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KarelSettings {
+    #[serde(default)]
+    pub pipeline_id: Option<String>,
+}
+
 fn yes() -> bool {
     true
 }
 
 /// A way an incoming call names its tenant. Each maps to one routing item, so resolving a
-/// tenant is one key lookup whatever the integration.
+/// tenant is one key lookup whatever the integration. Tokens and keys are stored hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TenantRoute {
     /// WhatsApp Cloud API `metadata.phone_number_id`.
     WhatsAppPhoneNumberId(String),
     /// WhatsApp Business Account id (`entry[].id`), for changes without a phone number.
     WhatsAppBusinessAccount(String),
-    /// SHA-256 of the verify token Meta echoes in the GET handshake (stored hashed).
+    /// SHA-256 of the verify token Meta echoes in the GET handshake.
     WhatsAppVerifyToken(String),
+    /// Facebook Page id of a Lead Ads delivery (`entry[].id`).
+    MetaPage(String),
+    /// InsurUp account id.
+    InsurUpAccount(String),
+    /// SHA-256 of a web-form API key.
+    WebFormKey(String),
+    /// SHA-256 of a PBX token.
+    PbxToken(String),
 }
 
 impl TenantRoute {
     pub fn whatsapp_verify_token(token: &str) -> Self {
         TenantRoute::WhatsAppVerifyToken(sha256_hex(token))
+    }
+
+    pub fn web_form_key(key: &str) -> Self {
+        TenantRoute::WebFormKey(sha256_hex(key))
+    }
+
+    pub fn pbx_token(token: &str) -> Self {
+        TenantRoute::PbxToken(sha256_hex(token))
     }
 
     /// The routing key, unique across integrations.
@@ -112,7 +228,55 @@ impl TenantRoute {
             TenantRoute::WhatsAppPhoneNumberId(id) => format!("WHATSAPP_PHONE#{id}"),
             TenantRoute::WhatsAppBusinessAccount(id) => format!("WHATSAPP_WABA#{id}"),
             TenantRoute::WhatsAppVerifyToken(hash) => format!("WHATSAPP_VERIFY#{hash}"),
+            TenantRoute::MetaPage(id) => format!("META_PAGE#{id}"),
+            TenantRoute::InsurUpAccount(id) => format!("INSURUP#{id}"),
+            TenantRoute::WebFormKey(hash) => format!("WEBFORM_KEY#{hash}"),
+            TenantRoute::PbxToken(hash) => format!("PBX_TOKEN#{hash}"),
         }
+    }
+
+    /// The inverse of [`TenantRoute::key`] (held events name their route by key).
+    pub fn from_key(key: &str) -> Option<Self> {
+        let (kind, value) = key.split_once('#')?;
+        let value = value.to_string();
+        Some(match kind {
+            "WHATSAPP_PHONE" => TenantRoute::WhatsAppPhoneNumberId(value),
+            "WHATSAPP_WABA" => TenantRoute::WhatsAppBusinessAccount(value),
+            "WHATSAPP_VERIFY" => TenantRoute::WhatsAppVerifyToken(value),
+            "META_PAGE" => TenantRoute::MetaPage(value),
+            "INSURUP" => TenantRoute::InsurUpAccount(value),
+            "WEBFORM_KEY" => TenantRoute::WebFormKey(value),
+            "PBX_TOKEN" => TenantRoute::PbxToken(value),
+            _ => return None,
+        })
+    }
+}
+
+/// Where a route leads: the tenant, and what authenticates requests arriving on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteTarget {
+    pub tenant_id: TenantId,
+    /// The partner app whose secret signs deliveries on this route (a Meta app id). Tenants
+    /// of one app share its secret, so rotating it is one update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Source addresses or CIDR ranges allowed on this route (PBX); empty allows any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_sources: Vec<String>,
+}
+
+impl RouteTarget {
+    pub fn tenant(tenant_id: TenantId) -> Self {
+        Self {
+            tenant_id,
+            app_id: None,
+            allowed_sources: Vec::new(),
+        }
+    }
+
+    pub fn with_app(mut self, app_id: impl Into<String>) -> Self {
+        self.app_id = Some(app_id.into());
+        self
     }
 }
 
@@ -123,6 +287,11 @@ pub fn sha256_hex(text: &str) -> String {
 /// Where a tenant's credentials for one integration live: `<prefix><tenant>/<integration>`.
 pub fn secret_name(prefix: &str, tenant: &TenantId, integration: &str) -> String {
     format!("{prefix}{tenant}/{integration}")
+}
+
+/// Where a partner app's credentials live: `<prefix><partner>/<app id>` (a Meta App Secret).
+pub fn app_secret_name(prefix: &str, partner: &str, app_id: &str) -> String {
+    format!("{prefix}{partner}/{app_id}")
 }
 
 #[cfg(test)]
@@ -139,18 +308,45 @@ mod tests {
     }
 
     #[test]
-    fn verify_tokens_route_by_hash_only() {
-        let route = TenantRoute::whatsapp_verify_token("demo-verify-token");
-        assert!(!route.key().contains("demo-verify-token"));
-        assert!(route.key().starts_with("WHATSAPP_VERIFY#"));
+    fn tokens_and_keys_route_by_hash_only() {
+        for (route, secret) in [
+            (
+                TenantRoute::whatsapp_verify_token("demo-verify-token"),
+                "demo-verify-token",
+            ),
+            (TenantRoute::web_form_key("wf_live_123"), "wf_live_123"),
+            (TenantRoute::pbx_token("pbx-secret"), "pbx-secret"),
+        ] {
+            assert!(!route.key().contains(secret));
+        }
     }
 
     #[test]
-    fn secret_names_follow_the_template_prefix() {
+    fn route_keys_round_trip() {
+        for route in [
+            TenantRoute::WhatsAppPhoneNumberId("106540352242922".into()),
+            TenantRoute::WhatsAppBusinessAccount("1".into()),
+            TenantRoute::whatsapp_verify_token("x"),
+            TenantRoute::MetaPage("p#1".into()),
+            TenantRoute::InsurUpAccount("a".into()),
+            TenantRoute::web_form_key("k"),
+            TenantRoute::pbx_token("t"),
+        ] {
+            assert_eq!(TenantRoute::from_key(&route.key()), Some(route));
+        }
+        assert_eq!(TenantRoute::from_key("NOPE#1"), None);
+    }
+
+    #[test]
+    fn secret_names_follow_the_template_prefixes() {
         let t = TenantId::parse("demo").unwrap();
         assert_eq!(
             secret_name("onecrm/tenants/", &t, "whatsapp"),
             "onecrm/tenants/demo/whatsapp"
+        );
+        assert_eq!(
+            app_secret_name("onecrm/apps/", "meta", "1234"),
+            "onecrm/apps/meta/1234"
         );
     }
 }

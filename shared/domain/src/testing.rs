@@ -11,11 +11,15 @@ use chrono::{DateTime, Utc};
 
 use crate::envelope::Envelope;
 use crate::error::PortError;
+use crate::ingress::{HeldEvent, Hold, Kept};
+use crate::log::Integration;
 use crate::log::{LogRecord, MAX_RETENTION_DAYS};
+use crate::page::{Page, PageRequest};
 use crate::party::{Card, CardRef, IdentityKey, LeadSource, Note};
 use crate::ports::*;
 use crate::task::Task;
-use crate::tenant::{TenantConfig, TenantId, TenantRoute};
+use crate::tenant::{RouteTarget, TenantConfig, TenantId, TenantRoute};
+
 use crate::timeline::TimelineEntry;
 use crate::whatsapp::status::{MessageStatusUpdate, OutboundMessage};
 
@@ -75,13 +79,20 @@ impl LogSink for MemoryLogSink {
 #[derive(Default)]
 pub struct MemoryTenants {
     tenants: Mutex<HashMap<TenantId, TenantConfig>>,
-    routes: Mutex<HashMap<String, TenantId>>,
+    routes: Mutex<HashMap<String, RouteTarget>>,
+    /// Route look-ups served, to prove how much an unauthenticated request costs.
+    pub lookups: AtomicU64,
 }
 
 impl MemoryTenants {
-    pub fn add(&self, config: TenantConfig, routes: &[TenantRoute]) {
+    /// Adds the tenant; its routes are signed by `app_id` (a Meta app), if any.
+    pub fn add(&self, config: TenantConfig, routes: &[TenantRoute], app_id: Option<&str>) {
         for route in routes {
-            lock(&self.routes).insert(route.key(), config.tenant_id.clone());
+            let mut target = config.route_target(route);
+            if app_id.is_some() {
+                target.app_id = app_id.map(str::to_string);
+            }
+            lock(&self.routes).insert(route.key(), target);
         }
         lock(&self.tenants).insert(config.tenant_id.clone(), config);
     }
@@ -93,7 +104,8 @@ impl TenantDirectory for MemoryTenants {
         Ok(lock(&self.tenants).get(id).cloned())
     }
 
-    async fn resolve(&self, route: &TenantRoute) -> Result<Option<TenantId>, PortError> {
+    async fn resolve(&self, route: &TenantRoute) -> Result<Option<RouteTarget>, PortError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.routes).get(&route.key()).cloned())
     }
 }
@@ -360,7 +372,8 @@ impl CrmRepository for MemoryCrm {
         source: LeadSource,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Card>, PortError> {
+        page: PageRequest,
+    ) -> Result<Page<Card>, PortError> {
         let mut leads: Vec<Card> = self
             .cards(tenant)
             .into_iter()
@@ -371,7 +384,7 @@ impl CrmRepository for MemoryCrm {
             })
             .collect();
         leads.sort_by_key(|c| std::cmp::Reverse(c.created_at));
-        Ok(leads)
+        Ok(page_of(leads, &page))
     }
 
     async fn outbound_message(
@@ -383,5 +396,99 @@ impl CrmRepository for MemoryCrm {
             .messages
             .get(&(tenant.clone(), wamid.to_string()))
             .cloned())
+    }
+}
+
+/// Offset cursors over an in-memory list: enough to exercise callers that follow `next`.
+pub fn page_of<T>(items: Vec<T>, page: &PageRequest) -> Page<T> {
+    let start: usize = page
+        .cursor
+        .as_deref()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let end = (start + page.size()).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Page {
+        items: items.into_iter().skip(start).take(end - start).collect(),
+        next,
+    }
+}
+
+/// The raw-event archive in memory: deliveries and held events, held events by content id.
+#[derive(Default)]
+pub struct MemoryArchive {
+    kept: Mutex<Vec<Kept>>,
+    pub failing: AtomicBool,
+}
+
+impl MemoryArchive {
+    pub fn kept(&self) -> Vec<Kept> {
+        lock(&self.kept).clone()
+    }
+
+    pub fn held(&self) -> Vec<HeldEvent> {
+        lock(&self.kept)
+            .iter()
+            .filter_map(|k| match k {
+                Kept::Held(h) => Some(h.clone()),
+                Kept::Delivery(_) => None,
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl EventArchive for MemoryArchive {
+    async fn keep(&self, items: &[Kept]) -> Result<(), PortError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(PortError::Unavailable("archive down".into()));
+        }
+        let mut kept = lock(&self.kept);
+        for item in items {
+            if let Kept::Held(h) = item {
+                kept.retain(|k| !matches!(k, Kept::Held(o) if o.hold == h.hold && o.id == h.id));
+            }
+            kept.push(item.clone());
+        }
+        Ok(())
+    }
+
+    async fn unrouted(
+        &self,
+        integration: Integration,
+        route: Option<&TenantRoute>,
+        page: PageRequest,
+    ) -> Result<Page<HeldEvent>, PortError> {
+        let held = self
+            .held()
+            .into_iter()
+            .filter(|h| h.integration == integration)
+            .filter(|h| match (&h.hold, route) {
+                (Hold::Unrouted(r), Some(want)) => r == want,
+                (Hold::Unrouted(_), None) => true,
+                _ => false,
+            })
+            .collect();
+        Ok(page_of(held, &page))
+    }
+
+    async fn unparsed(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        page: PageRequest,
+    ) -> Result<Page<HeldEvent>, PortError> {
+        let held = self
+            .held()
+            .into_iter()
+            .filter(|h| h.integration == integration && h.hold == Hold::Unparsed(tenant.clone()))
+            .collect();
+        Ok(page_of(held, &page))
+    }
+
+    async fn release(&self, held: &HeldEvent) -> Result<(), PortError> {
+        lock(&self.kept)
+            .retain(|k| !matches!(k, Kept::Held(o) if o.hold == held.hold && o.id == held.id));
+        Ok(())
     }
 }

@@ -11,11 +11,10 @@ pub mod worker;
 /// The name of a tenant's WhatsApp secret under the tenant secret prefix.
 pub const SECRET_INTEGRATION: &str = "whatsapp";
 
-/// A tenant's WhatsApp credentials, stored as one JSON secret.
+/// A tenant's WhatsApp credentials, stored as one JSON secret. The App Secret that signs
+/// webhooks is the Meta app's, shared by its tenants (`<app prefix>meta/<app id>`).
 #[derive(Clone, serde::Deserialize, serde::Serialize)]
 pub struct WhatsAppSecrets {
-    /// The Meta app's App Secret: the key of `X-Hub-Signature-256`.
-    pub app_secret: String,
     /// The token typed into the App Dashboard for the GET handshake.
     pub verify_token: String,
     /// System-user token for the Graph API (outbound messages, media downloads).

@@ -5,186 +5,257 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
 use crate::error::FieldError;
+use crate::ingress::{IngressEvent, Parsed, Unit};
 use crate::party::AdReferral;
 use crate::phone::PhoneNumber;
 use crate::tenant::TenantRoute;
 use crate::time::from_unix_seconds;
 use crate::whatsapp::event::{
-    InboundMessage, Media, MessageContent, OrderItem, SharedContact, WaError, WhatsAppEvent,
+    InboundMessage, Media, MessageContent, OrderItem, SharedContact, WhatsAppEvent,
 };
 use crate::whatsapp::status::{DeliveryStatus, MessageStatusUpdate};
 use crate::whatsapp::wire;
 
 pub const OBJECT: &str = "whatsapp_business_account";
 
-/// One `changes[]` item of field `messages`, with its events in delivery order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParsedChange {
-    pub waba_id: String,
-    pub phone_number_id: String,
-    pub events: Vec<WhatsAppEvent>,
-    /// Value-level errors Meta reported out of band.
-    pub errors: Vec<WaError>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ParsedDelivery {
-    pub changes: Vec<ParsedChange>,
-    /// `changes[].field` values we do not subscribe to handling (account_update...), kept for the log.
-    pub ignored_fields: Vec<String>,
-}
-
-impl ParsedDelivery {
-    pub fn event_count(&self) -> usize {
-        self.changes.iter().map(|c| c.events.len()).sum()
+/// The units of a delivery: one per `entry[].changes[]` item, routed by its
+/// `metadata.phone_number_id`, or by the entry's WhatsApp Business Account id when the change
+/// has none (account updates). Only the outer shape is checked here; a unit that does not parse
+/// later is kept whole, never refused.
+pub fn split(body: &[u8]) -> Result<Vec<Unit>, FieldError> {
+    #[derive(Deserialize)]
+    struct Notification<'a> {
+        #[serde(default)]
+        object: Option<String>,
+        #[serde(borrow)]
+        entry: Vec<Entry<'a>>,
     }
-}
-
-/// The routes that name this delivery's tenant(s): each entry's phone number ids, or its
-/// WhatsApp Business Account id when a change carries no metadata (account updates).
-pub fn routes(body: &str) -> Result<Vec<TenantRoute>, FieldError> {
-    let routing: wire::Routing = serde_json::from_str(body).map_err(|e| json_error(&e))?;
-    let mut routes = Vec::new();
-    for entry in &routing.entry {
-        let mut found = false;
-        for change in &entry.changes {
-            if let Some(id) = change
-                .value
-                .as_ref()
-                .and_then(|v| v.metadata.as_ref())
-                .and_then(|m| m.phone_number_id.clone())
-            {
-                push_unique(&mut routes, TenantRoute::WhatsAppPhoneNumberId(id));
-                found = true;
-            }
-        }
-        if !found {
-            if let Some(waba) = &entry.id {
-                push_unique(
-                    &mut routes,
-                    TenantRoute::WhatsAppBusinessAccount(waba.clone()),
-                );
-            }
-        }
+    #[derive(Deserialize)]
+    struct Entry<'a> {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+        #[serde(borrow, default)]
+        changes: Vec<&'a RawValue>,
     }
-    Ok(routes)
-}
-
-fn push_unique(routes: &mut Vec<TenantRoute>, route: TenantRoute) {
-    if !routes.contains(&route) {
-        routes.push(route);
-    }
-}
-
-pub fn json_error(error: &serde_json::Error) -> FieldError {
-    FieldError::new("body", "invalid_json", format!("malformed JSON: {error}"))
-}
-
-/// Parses and validates a whole delivery. Nothing is returned unless everything is valid, so a
-/// bad delivery queues nothing.
-pub fn parse_delivery(body: &str) -> Result<ParsedDelivery, Vec<FieldError>> {
-    let mut de = serde_json::Deserializer::from_str(body);
-    let notification: wire::Notification =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let code = if inner.is_syntax() || inner.is_eof() {
-                "invalid_json"
-            } else {
-                "invalid_field"
-            };
-            vec![FieldError::new(
-                if path == "." { "body".into() } else { path },
-                code,
-                inner.to_string(),
-            )]
-        })?;
-    if notification.object != OBJECT {
-        return Err(vec![FieldError::new(
+    let text = std::str::from_utf8(body)
+        .map_err(|_| FieldError::new("body", "invalid_encoding", "body is not UTF-8 JSON"))?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let notification: Notification =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| field_error(e, ""))?;
+    if notification.object.as_deref() != Some(OBJECT) {
+        return Err(FieldError::new(
             "object",
             "invalid_value",
             format!("must be {OBJECT:?}"),
-        )]);
+        ));
     }
-    let mut delivery = ParsedDelivery::default();
-    let mut problems = Vec::new();
+    let mut units = Vec::new();
     for (e, entry) in notification.entry.into_iter().enumerate() {
+        let waba = entry.id.as_ref().and_then(id_text);
         for (c, change) in entry.changes.into_iter().enumerate() {
-            let at = format!("entry[{e}].changes[{c}]");
-            if change.field != "messages" {
-                delivery.ignored_fields.push(change.field);
-                continue;
-            }
-            let Some(value) = change.value else {
-                problems.push(FieldError::missing(format!("{at}.value")));
-                continue;
-            };
-            match parse_change(&entry.id, value, &format!("{at}.value")) {
-                Ok(parsed) => delivery.changes.push(parsed),
-                Err(mut errors) => problems.append(&mut errors),
-            }
+            let route = phone_number_id(change.get())
+                .map(TenantRoute::WhatsAppPhoneNumberId)
+                .or_else(|| waba.clone().map(TenantRoute::WhatsAppBusinessAccount))
+                .ok_or_else(|| FieldError::missing(format!("entry[{e}].id")))?;
+            units.push(Unit {
+                route,
+                path: format!("entry[{e}].changes[{c}]"),
+                raw: change.get().to_string(),
+                context: waba.clone(),
+            });
         }
     }
-    if problems.is_empty() {
-        Ok(delivery)
-    } else {
-        Err(problems)
+    Ok(units)
+}
+
+/// Ids are JSON strings; a number is accepted too (64-bit ids must not go through f64).
+fn id_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
-fn parse_change(
-    waba_id: &str,
-    value: wire::ChangeValue,
-    at: &str,
-) -> Result<ParsedChange, Vec<FieldError>> {
-    let metadata = value
-        .metadata
-        .ok_or_else(|| vec![FieldError::missing(format!("{at}.metadata"))])?;
-    let mut problems = Vec::new();
-    let mut events = Vec::new();
-    for (i, message) in value.messages.into_iter().enumerate() {
-        let profile_name = value
-            .contacts
-            .iter()
-            .find(|c| c.wa_id == message.from)
-            .or(value.contacts.first())
-            .and_then(|c| c.profile.as_ref())
-            .and_then(|p| p.name.clone())
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty());
-        match parse_message(
-            message,
-            profile_name,
-            &metadata.phone_number_id,
-            &format!("{at}.messages[{i}]"),
-        ) {
-            Ok(m) => events.push(WhatsAppEvent::Message(Box::new(m))),
-            Err(mut errors) => problems.append(&mut errors),
+fn phone_number_id(change: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Probe {
+        value: Option<ProbeValue>,
+    }
+    #[derive(Deserialize)]
+    struct ProbeValue {
+        metadata: Option<ProbeMetadata>,
+    }
+    #[derive(Deserialize)]
+    struct ProbeMetadata {
+        phone_number_id: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_str(change).ok()?;
+    probe
+        .value?
+        .metadata?
+        .phone_number_id
+        .as_ref()
+        .and_then(id_text)
+}
+
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>, at: &str) -> FieldError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let code = if inner.is_syntax() || inner.is_eof() {
+        "invalid_json"
+    } else {
+        "invalid_field"
+    };
+    // `.` is the root; `?` is where a syntax error stopped the reader.
+    let root = path == "." || path == "?";
+    let field = match (at.is_empty(), root) {
+        (true, true) => "body".to_string(),
+        (true, false) => path,
+        (false, true) => at.to_string(),
+        (false, false) => format!("{at}.{path}"),
+    };
+    FieldError::new(field, code, inner.to_string())
+}
+
+fn strict<'a, T: Deserialize<'a>>(raw: &'a str, at: &str) -> Result<T, FieldError> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| field_error(e, at))
+}
+
+fn unparsed(path: &str, raw: &str, errors: Vec<FieldError>) -> Parsed {
+    Parsed::Unparsed {
+        path: path.to_string(),
+        raw: raw.to_string(),
+        errors,
+    }
+}
+
+/// One unit, event by event: every message and status that validates becomes an event; each
+/// one that does not is kept whole with the path and reason; a change whose frame is broken
+/// (no metadata) is kept whole as one.
+pub fn parse_unit(unit: &Unit) -> Vec<Parsed> {
+    #[derive(Deserialize)]
+    struct Change<'a> {
+        field: String,
+        #[serde(borrow, default)]
+        value: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Value<'a> {
+        #[serde(default)]
+        metadata: Option<wire::Metadata>,
+        #[serde(borrow, default)]
+        contacts: Vec<&'a RawValue>,
+        #[serde(borrow, default)]
+        messages: Vec<&'a RawValue>,
+        #[serde(borrow, default)]
+        statuses: Vec<&'a RawValue>,
+        #[serde(borrow, default)]
+        errors: Vec<&'a RawValue>,
+    }
+    let at = unit.path.as_str();
+    let change: Change = match strict(&unit.raw, at) {
+        Ok(change) => change,
+        Err(error) => return vec![unparsed(at, &unit.raw, vec![error])],
+    };
+    if change.field != "messages" {
+        return vec![Parsed::Ignored(change.field)];
+    }
+    let value_at = format!("{at}.value");
+    let Some(raw_value) = change.value else {
+        return vec![unparsed(at, &unit.raw, vec![FieldError::missing(value_at)])];
+    };
+    let value: Value = match strict(raw_value.get(), &value_at) {
+        Ok(value) => value,
+        Err(error) => return vec![unparsed(at, &unit.raw, vec![error])],
+    };
+    let Some(metadata) = value.metadata else {
+        let missing = FieldError::missing(format!("{value_at}.metadata"));
+        return vec![unparsed(at, &unit.raw, vec![missing])];
+    };
+    let contacts: Vec<wire::Contact> = value
+        .contacts
+        .iter()
+        .filter_map(|c| serde_json::from_str(c.get()).ok())
+        .collect();
+    let mut out = Vec::new();
+    for (i, raw) in value.messages.iter().enumerate() {
+        let path = format!("{value_at}.messages[{i}]");
+        let parsed = strict::<wire::Message>(raw.get(), &path)
+            .map_err(|e| vec![e])
+            .and_then(|message| {
+                let profile_name = contacts
+                    .iter()
+                    .find(|c| c.wa_id == message.from)
+                    .or(contacts.first())
+                    .and_then(|c| c.profile.as_ref())
+                    .and_then(|p| p.name.clone())
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty());
+                parse_message(message, profile_name, &metadata.phone_number_id, &path)
+            });
+        out.push(match parsed {
+            Ok(m) => event(WhatsAppEvent::Message(Box::new(m))),
+            Err(errors) => unparsed(&path, raw.get(), errors),
+        });
+    }
+    for (i, raw) in value.statuses.iter().enumerate() {
+        let path = format!("{value_at}.statuses[{i}]");
+        let parsed = strict::<wire::Status>(raw.get(), &path)
+            .and_then(|s| parse_status(s, &metadata.phone_number_id, &path));
+        out.push(match parsed {
+            Ok(s) => event(WhatsAppEvent::Status(s)),
+            Err(error) => unparsed(&path, raw.get(), vec![error]),
+        });
+    }
+    for raw in &value.errors {
+        match serde_json::from_str::<wire::Error>(raw.get()) {
+            Ok(error) => {
+                let error = wa_error(error);
+                out.push(Parsed::Notice {
+                    code: error.code.to_string(),
+                    title: error.title.unwrap_or_default(),
+                    details: error.details,
+                });
+            }
+            Err(_) => out.push(unparsed(
+                &format!("{value_at}.errors"),
+                raw.get(),
+                vec![FieldError::new(
+                    &value_at,
+                    "invalid_field",
+                    "error object of unknown shape",
+                )],
+            )),
         }
     }
-    for (i, status) in value.statuses.into_iter().enumerate() {
-        match parse_status(
-            status,
-            &metadata.phone_number_id,
-            &format!("{at}.statuses[{i}]"),
-        ) {
-            Ok(s) => events.push(WhatsAppEvent::Status(s)),
-            Err(error) => problems.push(error),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(ParsedChange {
-        waba_id: waba_id.to_string(),
-        phone_number_id: metadata.phone_number_id,
-        events,
-        errors: value.errors.into_iter().map(wa_error).collect(),
+    out
+}
+
+fn event(event: WhatsAppEvent) -> Parsed {
+    Parsed::Event(IngressEvent {
+        kind: event.kind().to_string(),
+        external_id: event.external_id(),
+        ordering_key: Some(event.ordering_key()),
+        payload: serde_json::to_value(&event).unwrap_or_default(),
     })
 }
 
-fn wa_error(error: wire::Error) -> WaError {
+/// Every unit of a body, parsed (tests and tools; the webhook goes through the ingress).
+pub fn parse_body(body: &str) -> Result<Vec<Parsed>, FieldError> {
+    Ok(split(body.as_bytes())?
+        .iter()
+        .flat_map(parse_unit)
+        .collect())
+}
+
+fn wa_error(error: wire::Error) -> crate::whatsapp::event::WaError {
+    use crate::whatsapp::event::WaError;
     WaError {
         code: error.code,
         title: error.title.or(error.message),

@@ -7,15 +7,17 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::envelope::{Envelope, TraceId};
+use crate::ingress::Parsed;
+use crate::ingress::{Hold, InboundRequest, IngressPorts};
 use crate::log::{IntegrationLog, LogResult};
 use crate::meta::{sign, HandshakeQuery};
 use crate::party::{Card, CardKind, IdentityKey, LeadSource};
 use crate::phone::PhoneNumber;
 use crate::ports::{CrmRepository, TenantDirectory};
-use crate::tenant::{TenantConfig, TenantId, TenantRoute, WhatsAppSettings};
+use crate::tenant::{IntegrationSettings, TenantConfig, TenantId, TenantRoute, WhatsAppSettings};
 use crate::testing::*;
 use crate::whatsapp::event::{MessageContent, WhatsAppEvent};
-use crate::whatsapp::parse::parse_delivery;
+use crate::whatsapp::parse::parse_body;
 use crate::whatsapp::status::DeliveryStatus;
 use crate::whatsapp::webhook::{WebhookSettings, WhatsAppWebhook};
 use crate::whatsapp::worker::WhatsAppWorker;
@@ -23,6 +25,8 @@ use crate::whatsapp::worker::WhatsAppWorker;
 const SECRET: &str = "demo-app-secret";
 const PHONE_NUMBER_ID: &str = "106540352242922";
 const WABA: &str = "102290129340398";
+const APP: &str = "1234";
+const APP_SECRET_NAME: &str = "onecrm/apps/meta/1234";
 
 fn delivery(value: Value) -> String {
     json!({
@@ -67,38 +71,53 @@ struct World {
     queue: Arc<MemoryQueue>,
     crm: Arc<MemoryCrm>,
     logs: Arc<MemoryLogSink>,
+    archive: Arc<MemoryArchive>,
     webhook: WhatsAppWebhook,
     worker: WhatsAppWorker,
     tenant: TenantId,
+}
+
+fn tenant_config(id: &str, phone_number_id: &str) -> TenantConfig {
+    TenantConfig {
+        tenant_id: TenantId::parse(id).unwrap(),
+        name: "Demo".into(),
+        default_owner: Some("user-1".into()),
+        integrations: IntegrationSettings {
+            whatsapp: Some(WhatsAppSettings {
+                phone_number_id: phone_number_id.into(),
+                display_phone_number: "908503031234".into(),
+                meta_app_id: APP.into(),
+                create_lead_for_unknown_numbers: true,
+                create_task_for_new_lead: true,
+            }),
+            ..Default::default()
+        },
+        created_at: chrono::Utc::now(),
+    }
 }
 
 fn world() -> World {
     let tenants = Arc::new(MemoryTenants::default());
     let tenant = TenantId::parse("demo").unwrap();
     tenants.add(
-        TenantConfig {
-            tenant_id: tenant.clone(),
-            name: "Demo".into(),
-            default_owner: Some("user-1".into()),
-            whatsapp: Some(WhatsAppSettings {
-                phone_number_id: PHONE_NUMBER_ID.into(),
-                display_phone_number: "908503031234".into(),
-                create_lead_for_unknown_numbers: true,
-                create_task_for_new_lead: true,
-            }),
-            created_at: chrono::Utc::now(),
-        },
+        tenant_config("demo", PHONE_NUMBER_ID),
         &[
             TenantRoute::WhatsAppPhoneNumberId(PHONE_NUMBER_ID.into()),
             TenantRoute::WhatsAppBusinessAccount(WABA.into()),
             TenantRoute::whatsapp_verify_token("demo-verify-token"),
         ],
+        Some(APP),
     );
     let secrets = Arc::new(MemorySecrets::default());
     secrets.set(
         "onecrm/tenants/demo/whatsapp",
-        &json!({"app_secret": SECRET, "verify_token": "demo-verify-token"}).to_string(),
+        &json!({"verify_token": "demo-verify-token"}).to_string(),
     );
+    secrets.set(
+        APP_SECRET_NAME,
+        &json!({ "app_secret": SECRET }).to_string(),
+    );
+    let archive = Arc::new(MemoryArchive::default());
     let queue = Arc::new(MemoryQueue::default());
     let crm = Arc::new(MemoryCrm::default());
     let logs = Arc::new(MemoryLogSink::default());
@@ -109,13 +128,19 @@ fn world() -> World {
         90,
     );
     let webhook = WhatsAppWebhook::new(
-        tenants.clone(),
-        secrets.clone(),
-        queue.clone(),
-        log.clone(),
+        IngressPorts {
+            tenants: tenants.clone(),
+            secrets: secrets.clone(),
+            queue: queue.clone(),
+            archive: archive.clone(),
+            log: log.clone(),
+        },
         WebhookSettings {
-            secret_prefix: "onecrm/tenants/".into(),
+            tenant_secret_prefix: "onecrm/tenants/".into(),
+            app_secret_prefix: "onecrm/apps/".into(),
             max_body_bytes: 64 * 1024,
+            default_app_id: None,
+            retention_days: 90,
         },
     );
     let worker = WhatsAppWorker::new(crm.clone(), tenants.clone(), log);
@@ -125,6 +150,7 @@ fn world() -> World {
         queue,
         crm,
         logs,
+        archive,
         webhook,
         worker,
         tenant,
@@ -133,13 +159,27 @@ fn world() -> World {
 
 impl World {
     async fn post(&self, body: &str) -> crate::http::HttpReply {
+        let signature = sign(SECRET.as_bytes(), body.as_bytes());
+        self.post_signed(body, Some(&signature)).await
+    }
+
+    async fn post_signed(&self, body: &str, signature: Option<&str>) -> crate::http::HttpReply {
+        let headers: Vec<(&str, &str)> = signature
+            .map(|s| vec![("x-hub-signature-256", s)])
+            .unwrap_or_default();
+        let request = InboundRequest {
+            body: body.as_bytes(),
+            headers: &headers,
+            source_ip: None,
+        };
         self.webhook
-            .deliver(
-                Some(&sign(SECRET.as_bytes(), body.as_bytes())),
-                body.as_bytes(),
-                &TraceId::new("trace-1"),
-            )
+            .deliver(&request, &TraceId::new("trace-1"))
             .await
+    }
+
+    /// Every log record as stored JSON, to look for what must not be there.
+    fn log_text(&self) -> String {
+        serde_json::to_string(&self.logs.records()).unwrap()
     }
 
     /// Runs every queued envelope through the worker, as the SQS consumer would.
@@ -357,19 +397,10 @@ async fn bad_or_missing_signature_is_401_logged_and_queues_nothing() {
     let w = world();
     let body = text_from("905331234567", "wamid.S1", "Merhaba");
     let wrong = sign(b"not-the-secret", body.as_bytes());
-    let reply = w
-        .webhook
-        .deliver(Some(&wrong), body.as_bytes(), &TraceId::new("t"))
-        .await;
+    let reply = w.post_signed(&body, Some(&wrong)).await;
     assert_eq!(reply.status, 401);
     assert!(reply.body.contains("signature_invalid"));
-    assert_eq!(
-        w.webhook
-            .deliver(None, body.as_bytes(), &TraceId::new("t"))
-            .await
-            .status,
-        401
-    );
+    assert_eq!(w.post_signed(&body, None).await.status, 401);
     assert!(w.queue.sent().is_empty());
     assert_eq!(
         w.logs
@@ -379,81 +410,306 @@ async fn bad_or_missing_signature_is_401_logged_and_queues_nothing() {
             .count(),
         2
     );
-    // The mismatch made the webhook re-read the secret once (rotation), then give up.
-    assert!(w.secrets.refreshes.load(Ordering::SeqCst) >= 2);
+    // The mismatch asked for a fresh secret once (rotation), then gave up; a missing header
+    // is no reason to re-read anything.
+    assert_eq!(
+        w.secrets.refreshes.load(Ordering::SeqCst),
+        2,
+        "first read + one refresh"
+    );
+    // Unauthenticated attempts are logged as size + hash + reason, never the body.
+    for record in w.logs.records() {
+        assert!(record.payload.is_none(), "{record:?}");
+        assert!(record
+            .external_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("sha256"));
+    }
 }
 
 #[tokio::test]
 async fn rotated_app_secret_is_picked_up_on_mismatch() {
     let w = world();
     w.post(&text_from("905331234567", "wamid.R0", "ilk")).await;
+    // One update of the app's secret serves every tenant of the app.
     w.secrets.set(
-        "onecrm/tenants/demo/whatsapp",
-        &json!({"app_secret": "rotated", "verify_token": "demo-verify-token"}).to_string(),
+        APP_SECRET_NAME,
+        &json!({"app_secret": "rotated"}).to_string(),
     );
     let body = text_from("905331234567", "wamid.R1", "ikinci");
     let reply = w
-        .webhook
-        .deliver(
-            Some(&sign(b"rotated", body.as_bytes())),
-            body.as_bytes(),
-            &TraceId::new("t"),
-        )
+        .post_signed(&body, Some(&sign(b"rotated", body.as_bytes())))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
 #[tokio::test]
-async fn malformed_bodies_get_a_400_naming_the_field() {
+async fn only_bodies_that_are_not_a_whatsapp_notification_get_a_400() {
     let w = world();
-    let reply = w.post("{not json").await;
-    assert_eq!(reply.status, 400);
-    assert!(reply.body.contains("invalid_json"), "{}", reply.body);
-
-    let missing_from = delivery(messages(
-        json!([]),
-        json!([{ "id": "wamid.X", "timestamp": "1764000000", "type": "text", "text": {"body": "x"} }]),
-    ));
-    let reply = w.post(&missing_from).await;
-    assert_eq!(reply.status, 400);
-    assert!(
-        reply.body.contains("entry[0].changes[0].value.messages[0]"),
-        "{}",
-        reply.body
-    );
-    assert!(reply.body.contains("from"), "{}", reply.body);
-
-    let bad_phone = text_from("12", "wamid.X", "x");
-    let reply = w.post(&bad_phone).await;
-    assert_eq!(reply.status, 400);
-    let error: Value = serde_json::from_str(&reply.body).unwrap();
-    assert_eq!(
-        error["error"]["field"],
-        "entry[0].changes[0].value.messages[0].from"
-    );
-    assert_eq!(error["error"]["code"], "invalid_phone");
-
-    let wrong_type = delivery(messages(
-        json!([]),
-        json!([{ "from": "905331234567", "id": "wamid.X", "timestamp": 1764000000, "type": "text", "text": {"body": "x"} }]),
-    ));
-    let reply = w.post(&wrong_type).await;
-    assert_eq!(reply.status, 400);
-    assert!(reply.body.contains("timestamp"), "{}", reply.body);
-
-    let no_text = delivery(messages(
-        json!([]),
-        json!([{ "from": "905331234567", "id": "wamid.X", "timestamp": "1764000000", "type": "text" }]),
-    ));
-    let reply = w.post(&no_text).await;
-    assert!(reply.body.contains("messages[0].text"), "{}", reply.body);
-
+    for (body, field, code) in [
+        ("{not json", "body", "invalid_json"),
+        (r#"{"object":"page","entry":[]}"#, "object", "invalid_value"),
+        (
+            r#"{"object":"whatsapp_business_account","entry":5}"#,
+            "entry",
+            "invalid_field",
+        ),
+    ] {
+        let reply = w.post(body).await;
+        assert_eq!(reply.status, 400, "{body}");
+        let error: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(
+            (
+                error["error"]["field"].as_str(),
+                error["error"]["code"].as_str()
+            ),
+            (Some(field), Some(code)),
+            "{body}"
+        );
+    }
     assert!(w.queue.sent().is_empty(), "no partial write");
-    assert!(w
+    assert!(w.logs.records().iter().all(|r| r.result == LogResult::Error
+        && r.http_status == Some(400)
+        && r.payload.is_none()));
+}
+
+/// Defect 1: a signed delivery with one event we do not understand used to be refused whole,
+/// and Meta's retries got the same 400 until it gave up: the valid message was lost.
+#[tokio::test]
+async fn an_event_that_does_not_parse_is_kept_and_its_neighbours_are_queued() {
+    let w = world();
+    let body = delivery(messages(
+        json!([{ "profile": { "name": "Ayşe Yılmaz" }, "wa_id": "905331234567" }]),
+        json!([
+            { "from": "905331234567", "id": "wamid.OK1", "timestamp": "1764000000", "type": "text", "text": { "body": "Merhaba" } },
+            { "from": "905331234567", "id": "wamid.NEW", "timestamp": "1764000001", "type": "interactive", "interactive": { "type": "carousel_reply", "carousel_reply": { "id": "c1" } } },
+            { "from": "12", "id": "wamid.BADPHONE", "timestamp": "1764000002", "type": "text", "text": { "body": "x" } },
+            { "from": "905331234567", "id": "wamid.BADTS", "timestamp": 1764000003, "type": "text", "text": { "body": "x" } }
+        ]),
+    ));
+    let reply = w.post(&body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let queued = w.queue.sent();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].external_id, "wamid.OK1");
+    let held = w.archive.held();
+    let paths: Vec<&str> = held.iter().map(|h| h.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "entry[0].changes[0].value.messages[1]",
+            "entry[0].changes[0].value.messages[2]",
+            "entry[0].changes[0].value.messages[3]"
+        ]
+    );
+    assert!(held
+        .iter()
+        .all(|h| h.hold == Hold::Unparsed(w.tenant.clone())));
+    assert!(
+        held[0].raw.contains("carousel_reply"),
+        "kept whole: {}",
+        held[0].raw
+    );
+    assert!(
+        held[0].reason.contains("interactive.type"),
+        "{}",
+        held[0].reason
+    );
+    assert!(
+        held[1].reason.contains("messages[2].from"),
+        "{}",
+        held[1].reason
+    );
+    assert!(held[2].reason.contains("timestamp"), "{}", held[2].reason);
+    let errors: Vec<_> = w
         .logs
         .records()
+        .into_iter()
+        .filter(|r| r.result == LogResult::Error)
+        .collect();
+    assert_eq!(errors.len(), 3);
+    assert!(errors
         .iter()
-        .all(|r| r.result == LogResult::Error && r.http_status == Some(400)));
+        .all(|r| r.error_code.as_deref() == Some("unparsed_event") && r.tenant_id == w.tenant));
+    // A redelivery keeps each unparsed event once, and the message is still one lead.
+    assert_eq!(w.post(&body).await.status, 200);
+    assert_eq!(w.archive.held().len(), 3);
+    w.drain().await;
+    assert_eq!(w.crm.cards(&w.tenant).len(), 1);
+}
+
+/// Defect 2: with a shared app one delivery can carry several tenants' entries.
+#[tokio::test]
+async fn each_tenant_logs_only_its_own_entries_of_a_shared_delivery() {
+    let w = world();
+    let other = TenantId::parse("acme").unwrap();
+    w.tenants.add(
+        tenant_config("acme", "200000000000001"),
+        &[TenantRoute::WhatsAppPhoneNumberId("200000000000001".into())],
+        Some(APP),
+    );
+    let demo_change = json!({ "field": "messages", "value": messages(
+        json!([{ "profile": { "name": "Ayşe" }, "wa_id": "905331234567" }]),
+        json!([{ "from": "905331234567", "id": "wamid.DEMO", "timestamp": "1764000000", "type": "text", "text": { "body": "demo-only" } }])) });
+    let mut acme_value = messages(
+        json!([{ "profile": { "name": "Can" }, "wa_id": "905441112233" }]),
+        json!([{ "from": "905441112233", "id": "wamid.ACME", "timestamp": "1764000000", "type": "text", "text": { "body": "acme-only" } }]),
+    );
+    acme_value["metadata"]["phone_number_id"] = json!("200000000000001");
+    let body = json!({ "object": "whatsapp_business_account", "entry": [
+        { "id": WABA, "changes": [demo_change] },
+        { "id": "777", "changes": [{ "field": "messages", "value": acme_value }] }
+    ]})
+    .to_string();
+    assert_eq!(w.post(&body).await.status, 200);
+    let queued = w.queue.sent();
+    assert_eq!(
+        queued
+            .iter()
+            .map(|e| (e.tenant_id.as_str(), e.external_id.as_str()))
+            .collect::<Vec<_>>(),
+        [("demo", "wamid.DEMO"), ("acme", "wamid.ACME")]
+    );
+    for (tenant, own, foreign) in [
+        (&w.tenant, "demo-only", "acme-only"),
+        (&other, "acme-only", "demo-only"),
+    ] {
+        let records: Vec<_> = w
+            .logs
+            .records()
+            .into_iter()
+            .filter(|r| &r.tenant_id == tenant)
+            .collect();
+        assert_eq!(records.len(), 1);
+        let text = serde_json::to_string(&records).unwrap();
+        assert!(
+            text.contains(own) && !text.contains(foreign),
+            "{tenant}: {text}"
+        );
+    }
+    let archived: Vec<_> = w
+        .archive
+        .kept()
+        .into_iter()
+        .filter_map(|k| match k {
+            crate::ingress::Kept::Delivery(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(archived.len(), 2, "one raw record per tenant");
+    assert!(archived.iter().all(|d| d.units.len() == 1));
+}
+
+/// Defect 3: an entry for a number no tenant owns used to be answered 200 and dropped.
+#[tokio::test]
+async fn events_for_an_unregistered_number_are_held_and_delivered_once_it_is_registered() {
+    let w = world();
+    let mut unknown_value = messages(
+        json!([{ "profile": { "name": "Can" }, "wa_id": "905441112233" }]),
+        json!([{ "from": "905441112233", "id": "wamid.LATER", "timestamp": "1764000000", "type": "text", "text": { "body": "Merhaba" } }]),
+    );
+    unknown_value["metadata"]["phone_number_id"] = json!("300000000000003");
+    let known = json!({ "field": "messages", "value": messages(json!([]),
+        json!([{ "from": "905331234567", "id": "wamid.NOW", "timestamp": "1764000000", "type": "text", "text": { "body": "x" } }])) });
+    let body = json!({ "object": "whatsapp_business_account", "entry": [
+        { "id": WABA, "changes": [known] },
+        { "id": "333", "changes": [{ "field": "messages", "value": unknown_value }] }
+    ]})
+    .to_string();
+    let reply = w.post(&body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(w.queue.sent().len(), 1);
+    let route = TenantRoute::WhatsAppPhoneNumberId("300000000000003".into());
+    let held = w.archive.held();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].hold, Hold::Unrouted(route.clone()));
+    let unrouted_log = w
+        .logs
+        .records()
+        .into_iter()
+        .find(|r| r.error_code.as_deref() == Some("unrouted_event"))
+        .unwrap();
+    assert_eq!(unrouted_log.tenant_id, TenantId::unresolved());
+    assert!(
+        unrouted_log.payload.is_none(),
+        "another business's data is not logged"
+    );
+
+    // Not registered yet: nothing to deliver.
+    assert_eq!(w.webhook.release(&route).await.unwrap(), 0);
+    w.tenants.add(
+        tenant_config("late", "300000000000003"),
+        std::slice::from_ref(&route),
+        Some(APP),
+    );
+    assert_eq!(w.webhook.release(&route).await.unwrap(), 1);
+    let late = w.queue.sent().pop().unwrap();
+    assert_eq!(
+        (late.tenant_id.as_str(), late.external_id.as_str()),
+        ("late", "wamid.LATER")
+    );
+    assert_eq!(
+        late.trace_id.as_str(),
+        "trace-1",
+        "the original trace follows the event"
+    );
+    assert!(w.archive.held().is_empty(), "released once delivered");
+}
+
+/// Defect 4: before the signature is checked, the work a request can cause is bounded.
+#[tokio::test]
+async fn a_forged_body_costs_a_few_lookups_and_leaves_no_payload() {
+    let w = world();
+    let changes: Vec<Value> = (0..50)
+        .map(|i| json!({ "field": "messages", "value": { "metadata": { "display_phone_number": "1", "phone_number_id": format!("9{i:014}") }, "messages": [] } }))
+        .chain([json!({ "field": "messages", "value": messages(json!([]), json!([])) })])
+        .collect();
+    let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": WABA, "changes": changes }] }).to_string();
+    let forged = sign(b"guess", body.as_bytes());
+    for _ in 0..3 {
+        assert_eq!(
+            w.post_signed(&body, Some(&forged)).await.status,
+            400,
+            "no known route among the first few"
+        );
+    }
+    assert_eq!(
+        w.tenants.lookups.load(Ordering::SeqCst),
+        3 * crate::ingress::MAX_ROUTE_LOOKUPS_BEFORE_AUTH as u64
+    );
+    assert!(w.logs.records().iter().all(|r| r.payload.is_none()));
+    assert_eq!(
+        w.secrets.refreshes.load(Ordering::SeqCst),
+        0,
+        "no secret was read for an unroutable body"
+    );
+}
+
+/// Defect 5: a wamid is the sender's number in base64; logs keep only a hash of it.
+#[tokio::test]
+async fn logs_hold_no_wamid_and_no_profile_name() {
+    let w = world();
+    let wamid = "wamid.HBgMOTA1MzMxMjM0NTY3FQIAERgSQjFBOEM3RjRGRTYwRUE3RTAyAA==";
+    w.post(&text_from("905331234567", wamid, "Merhaba")).await;
+    w.drain().await;
+    w.post(&status(wamid, "read", "1764000100")).await;
+    w.drain().await;
+    let text = w.log_text();
+    assert!(!text.contains("HBgMOTA1"), "{text}");
+    assert!(!text.contains("Ayşe") && !text.contains("Yılmaz"), "{text}");
+    assert!(text.contains(&crate::mask::mask_wamid(wamid)));
+    // The CRM keeps the real wamid where it is a key.
+    let card = &w.crm.cards(&w.tenant)[0];
+    assert_eq!(
+        card.lead
+            .as_ref()
+            .unwrap()
+            .first_touch
+            .external_id
+            .as_deref(),
+        Some(wamid)
+    );
 }
 
 #[tokio::test]
@@ -463,7 +719,7 @@ async fn unknown_tenant_and_oversized_bodies_are_rejected() {
         .replace(PHONE_NUMBER_ID, "999")
         .replace(WABA, "888");
     let reply = w.post(&other).await;
-    assert_eq!(reply.status, 400);
+    assert_eq!(reply.status, 400, "nothing here authenticates it");
     assert!(reply.body.contains("unknown_tenant"));
     let huge = "x".repeat(64 * 1024 + 1);
     assert_eq!(w.post(&huge).await.status, 413);
@@ -478,6 +734,16 @@ async fn queue_outage_answers_503_so_meta_retries() {
     assert_eq!(reply.status, 503);
     let record = w.logs.records().pop().unwrap();
     assert_eq!(record.error_code.as_deref(), Some("enqueue_failed"));
+    assert_eq!(record.http_status, Some(503));
+    // The archive failing is just as much a reason for Meta to retry.
+    w.queue.failing.store(false, Ordering::SeqCst);
+    w.archive.failing.store(true, Ordering::SeqCst);
+    assert_eq!(
+        w.post(&text_from("905331234567", "wamid.Q1", "x"))
+            .await
+            .status,
+        503
+    );
 }
 
 #[tokio::test]
@@ -500,8 +766,9 @@ async fn tenant_lookup_is_per_phone_number_id() {
         w.tenants
             .resolve(&TenantRoute::WhatsAppPhoneNumberId(PHONE_NUMBER_ID.into()))
             .await
-            .unwrap(),
-        Some(w.tenant.clone())
+            .unwrap()
+            .map(|t| (t.tenant_id, t.app_id)),
+        Some((w.tenant.clone(), Some(APP.to_string())))
     );
     assert_eq!(
         w.tenants
@@ -616,11 +883,17 @@ fn every_type() -> String {
 
 #[test]
 fn parses_every_message_type_and_keeps_unknown_ones() {
-    let parsed = parse_delivery(&every_type()).unwrap();
-    assert_eq!(parsed.changes.len(), 2);
-    assert_eq!(parsed.ignored_fields, vec!["account_update".to_string()]);
-    let kinds: Vec<String> = parsed.changes[0]
-        .events
+    let parsed = parse_body(&every_type()).unwrap();
+    assert!(parsed.contains(&Parsed::Ignored("account_update".into())));
+    let events: Vec<WhatsAppEvent> = parsed
+        .iter()
+        .filter_map(|p| match p {
+            Parsed::Event(e) => Some(serde_json::from_value(e.payload.clone()).unwrap()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(events.len(), 17, "nothing unparsed: {parsed:?}");
+    let kinds: Vec<String> = events[..16]
         .iter()
         .map(|e| match e {
             WhatsAppEvent::Message(m) => m.content.kind(),
@@ -648,7 +921,7 @@ fn parses_every_message_type_and_keeps_unknown_ones() {
             "unsupported:poll_creation"
         ]
     );
-    let message = |i: usize| match &parsed.changes[0].events[i] {
+    let message = |i: usize| match &events[i] {
         WhatsAppEvent::Message(m) => (**m).clone(),
         other => panic!("{other:?}"),
     };
@@ -679,7 +952,7 @@ fn parses_every_message_type_and_keeps_unknown_ones() {
         }
         other => panic!("{other:?}"),
     }
-    match &parsed.changes[1].events[0] {
+    match &events[16] {
         WhatsAppEvent::Status(s) => {
             assert_eq!(s.status, DeliveryStatus::Delivered);
             assert_eq!(s.pricing_category.as_deref(), Some("utility"));

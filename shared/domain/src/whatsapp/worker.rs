@@ -126,9 +126,10 @@ impl WhatsAppWorker {
                     WriteOutcome::Applied => (
                         LogResult::Success,
                         format!(
-                            "added to the timeline of {} card {}",
+                            "added to the timeline of {} card {} ({})",
                             kind_name(card.kind),
-                            card.display_name
+                            card.card_id,
+                            crate::mask::mask_name(&card.display_name)
                         ),
                     ),
                     WriteOutcome::Duplicate => (
@@ -145,7 +146,7 @@ impl WhatsAppWorker {
                     .await;
                 return Ok(());
             }
-            let settings = tenant.whatsapp.as_ref();
+            let settings = tenant.integrations.whatsapp.as_ref();
             let creates_lead = settings.is_none_or(|s| s.create_lead_for_unknown_numbers);
             if !message.content.opens_lead() || !creates_lead {
                 let why = if creates_lead {
@@ -177,7 +178,7 @@ impl WhatsAppWorker {
                 NewLeadOutcome::Created => {
                     let note = format!(
                         "new WhatsApp lead {}{}",
-                        lead.card.display_name,
+                        crate::mask::mask_name(&lead.card.display_name),
                         if lead.task.is_some() {
                             " with a task for its owner"
                         } else {
@@ -326,6 +327,7 @@ fn new_lead(
         updated_at: now,
     };
     let wants_task = tenant
+        .integrations
         .whatsapp
         .as_ref()
         .is_some_and(|w| w.create_task_for_new_lead);

@@ -1,0 +1,54 @@
+//! Every key of both tables, in one place (see the table in `mod.rs`).
+
+use onecrm_domain::log::Integration;
+use onecrm_domain::party::{IdentityKey, LeadSource};
+use onecrm_domain::ports::IdempotencyKey;
+use onecrm_domain::tenant::{TenantId, TenantRoute};
+
+pub fn tenant_config(t: &TenantId) -> String {
+    format!("TENANT#{t}")
+}
+pub fn route(r: &TenantRoute) -> String {
+    format!("ROUTE#{}", r.key())
+}
+pub fn identity(t: &TenantId, k: &IdentityKey) -> String {
+    format!("T#{t}#ID#{}", k.key())
+}
+pub fn card(t: &TenantId, card_id: &str) -> String {
+    format!("T#{t}#CARD#{card_id}")
+}
+pub fn leads(t: &TenantId, source: LeadSource) -> String {
+    format!("T#{t}#LEADS#{}", source.as_str())
+}
+pub fn tasks(t: &TenantId, owner: &str) -> String {
+    format!("T#{t}#TASKS#{owner}")
+}
+pub fn wa_message(t: &TenantId, wamid: &str) -> String {
+    format!("T#{t}#WAMSG#{wamid}")
+}
+pub fn idempotency(t: &TenantId, k: &IdempotencyKey) -> String {
+    format!("T#{t}#IDEM#{}#{}", k.scope, k.key)
+}
+pub fn log(t: &TenantId, integration: Integration) -> String {
+    format!("T#{t}#LOG#{}", integration.as_str())
+}
+pub fn trace(t: &TenantId, trace: &str) -> String {
+    format!("T#{t}#TRACE#{trace}")
+}
+pub fn error_code(t: &TenantId, code: &str) -> String {
+    format!("T#{t}#ERR#{code}")
+}
+
+// The raw-event table (see `archive.rs`).
+pub fn raw_delivery(t: &TenantId, trace: &str) -> String {
+    format!("T#{t}#RAW#{trace}")
+}
+pub fn unparsed(t: &TenantId, integration: Integration) -> String {
+    format!("T#{t}#UNPARSED#{}", integration.as_str())
+}
+pub fn unrouted(integration: Integration, route: &TenantRoute) -> String {
+    format!("UNROUTED#{}#{}", integration.as_str(), route.key())
+}
+pub fn unrouted_all(integration: Integration) -> String {
+    format!("UNROUTED#{}", integration.as_str())
+}

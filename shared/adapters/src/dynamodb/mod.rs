@@ -1,0 +1,143 @@
+//! DynamoDB: the CRM single table (tenants, routes, cards, identities, timelines, notes, tasks,
+//! message statuses, idempotency keys) and the integration-log table.
+//!
+//! Keys (`T#<tenant>#...` everywhere a record belongs to a tenant):
+//! | item               | pk                                   | sk                          | gsi1 (pk / sk)                              |
+//! |--------------------|--------------------------------------|-----------------------------|---------------------------------------------|
+//! | tenant config      | `TENANT#<t>`                         | `CONFIG`                    |                                             |
+//! | tenant route       | `ROUTE#<route key>`                  | `ROUTE`                     |                                             |
+//! | identity key       | `T#<t>#ID#<PHONE#+90..|EMAIL#..|TAX#..|EXT#sys#id>` | `ID`         |                                             |
+//! | card               | `T#<t>#CARD#<card>`                  | `PROFILE`                   | leads: `T#<t>#LEADS#<source>` / `<created>#<card>` |
+//! | timeline entry     | `T#<t>#CARD#<card>`                  | `TL#<occurred>#<entry>`     |                                             |
+//! | note               | `T#<t>#CARD#<card>`                  | `NOTE#<created>#<note>`     |                                             |
+//! | task               | `T#<t>#CARD#<card>`                  | `TASK#<task>`               | `T#<t>#TASKS#<owner>` / `<due>#<task>`       |
+//! | outbound message   | `T#<t>#WAMSG#<wamid>`                | `WAMSG`                     |                                             |
+//! | idempotency key    | `T#<t>#IDEM#<scope>#<key>`           | `IDEM`  (TTL `expires_at`)  |                                             |
+//! Log table: pk `T#<t>#LOG#<integration>`, sk `<occurred>#<log id>`; gsi1 `T#<t>#TRACE#<trace>`;
+//! gsi2 (errors only) `T#<t>#ERR#<code>`; TTL `expires_at`.
+//! Room left for the roadmap: call queue on gsi2 (`T#<t>#CALLQ#<agent>`), counters
+//! (`T#<t>#COUNTER#<name>`), job checkpoints (`T#<t>#JOB#<job>`), more identity kinds.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use onecrm_domain::error::PortError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+mod archive;
+mod crm;
+mod cursor;
+pub mod keys;
+mod log;
+mod messages;
+mod tenants;
+
+pub use archive::ArchiveStore;
+pub use crm::CrmStore;
+pub use log::LogStore;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Serializes `value` and adds the item's keys and entity type.
+fn item<T: Serialize>(value: &T, entity: &str, keys: &[(&str, String)]) -> Result<Item, PortError> {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(value)
+        .map_err(|e| PortError::Rejected(format!("cannot store {entity}: {e}")))?;
+    for (name, value) in keys {
+        item.insert((*name).to_string(), s(value.clone()));
+    }
+    item.insert("entity".into(), s(entity));
+    Ok(item)
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, PortError> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
+        .map_err(|e| PortError::Rejected(format!("stored item does not match its type: {e}")))
+}
+
+/// Throttling, conflicts, timeouts and 5xx are worth a retry; access problems are not.
+pub fn port_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    operation: &str,
+    error: SdkError<E, R>,
+) -> PortError {
+    let message = format!("{operation}: {}", error_text(&error));
+    match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            PortError::Unavailable(message)
+        }
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "TransactionConflictException"
+                | "TransactionInProgressException"
+                | "InternalFailure"
+                | "InternalServiceError",
+            ) => PortError::Unavailable(message),
+            Some(
+                "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "ExpiredTokenException"
+                | "InvalidSignatureException",
+            ) => PortError::Unauthorized(message),
+            _ => PortError::Rejected(message),
+        },
+        _ => PortError::Rejected(message),
+    }
+}
+
+fn error_text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    error: &SdkError<E, R>,
+) -> String {
+    match error {
+        SdkError::ServiceError(service) => format!(
+            "{}: {}",
+            service.err().code().unwrap_or("unknown"),
+            service.err().message().unwrap_or("no message")
+        ),
+        other => format!("{other:?}").chars().take(300).collect(),
+    }
+}
+
+/// What a cancelled transaction says about each of its actions.
+fn cancellation_codes(
+    error: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Option<Vec<String>> {
+    match error {
+        SdkError::ServiceError(service) => match service.err() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => Some(
+                cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Why a transaction did not apply.
+enum TransactFailure {
+    /// Cancelled: one reason code per action, in order (`None`, `ConditionalCheckFailed`...).
+    Cancelled(Vec<String>),
+    Port(PortError),
+}
+
+fn condition_failed(codes: &[String], index: usize) -> bool {
+    codes.get(index).map(String::as_str) == Some("ConditionalCheckFailed")
+}

@@ -1,0 +1,126 @@
+//! Tenants and their routes in the CRM table, behind bounded in-process caches.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use onecrm_domain::error::PortError;
+use onecrm_domain::ports::TenantDirectory;
+use onecrm_domain::tenant::{RouteTarget, TenantConfig, TenantId, TenantRoute};
+
+use super::*;
+use crate::cache::TtlCache;
+
+/// Tenant settings change rarely; webhooks must answer fast. Unknown routes are cached
+/// briefly so a newly added tenant starts working within seconds.
+const TENANT_CACHE_TTL: Duration = Duration::from_secs(60);
+const UNKNOWN_ROUTE_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Bounds: a forged body naming endless ids cannot grow the cache past these.
+const ROUTE_CACHE_CAPACITY: usize = 10_000;
+const CONFIG_CACHE_CAPACITY: usize = 1_000;
+
+pub(super) struct TenantCache {
+    routes: TtlCache<String, Option<RouteTarget>>,
+    configs: TtlCache<TenantId, TenantConfig>,
+}
+
+impl Default for TenantCache {
+    fn default() -> Self {
+        Self {
+            routes: TtlCache::new(ROUTE_CACHE_CAPACITY),
+            configs: TtlCache::new(CONFIG_CACHE_CAPACITY),
+        }
+    }
+}
+
+impl CrmStore {
+    /// Adds a tenant with its routing keys (tenant onboarding; see `onecrm-admin`).
+    pub async fn put_tenant(
+        &self,
+        config: &TenantConfig,
+        routes: &[TenantRoute],
+    ) -> Result<(), PortError> {
+        let mut writes = vec![self.put(
+            item(
+                config,
+                "tenant",
+                &[
+                    ("pk", keys::tenant_config(&config.tenant_id)),
+                    ("sk", "CONFIG".into()),
+                ],
+            )?,
+            None,
+        )?];
+        for route in routes {
+            let mut route_item = item(&config.route_target(route), "route", &[])?;
+            route_item.insert("pk".into(), s(keys::route(route)));
+            route_item.insert("sk".into(), s("ROUTE"));
+            route_item.insert("entity".into(), s("route"));
+            // A route may be re-pointed only by the tenant that owns it.
+            let values = HashMap::from([(":tenant".to_string(), s(config.tenant_id.as_str()))]);
+            writes.push(self.put_with(
+                route_item,
+                Some("attribute_not_exists(pk) OR tenant_id = :tenant"),
+                Some(values),
+            )?);
+        }
+        self.transact(writes)
+            .await
+            .map_err(|failure| match failure {
+                TransactFailure::Cancelled(codes)
+                    if codes.iter().any(|c| c == "ConditionalCheckFailed") =>
+                {
+                    PortError::Rejected("a route already belongs to another tenant".into())
+                }
+                TransactFailure::Cancelled(codes) => {
+                    PortError::Unavailable(format!("transaction cancelled: {codes:?}"))
+                }
+                TransactFailure::Port(e) => e,
+            })?;
+        self.cache.routes.clear();
+        self.cache.configs.remove(&config.tenant_id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TenantDirectory for CrmStore {
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantConfig>, PortError> {
+        if let Some(hit) = self.cache.configs.get(id, TENANT_CACHE_TTL) {
+            return Ok(Some(hit));
+        }
+        let Some(found) = self.get(keys::tenant_config(id), "CONFIG").await? else {
+            return Ok(None);
+        };
+        let config: TenantConfig = from_item(found)?;
+        self.cache.configs.insert(id.clone(), config.clone());
+        Ok(Some(config))
+    }
+
+    async fn resolve(&self, route: &TenantRoute) -> Result<Option<RouteTarget>, PortError> {
+        let key = route.key();
+        if let Some((age, hit)) = self.cache.routes.get_with_age(&key) {
+            let ttl = if hit.is_some() {
+                TENANT_CACHE_TTL
+            } else {
+                UNKNOWN_ROUTE_CACHE_TTL
+            };
+            if age < ttl {
+                return Ok(hit);
+            }
+        }
+        let target = match self.get(keys::route(route), "ROUTE").await? {
+            Some(found) => Some(from_item::<RouteTarget>(found).map_err(|e| {
+                PortError::Rejected(format!("route {key} is not a route target: {e}"))
+            })?),
+            None => None,
+        };
+        self.cache.routes.insert(key, target.clone());
+        Ok(target)
+    }
+
+    async fn resolve_fresh(&self, route: &TenantRoute) -> Result<Option<RouteTarget>, PortError> {
+        self.cache.routes.remove(&route.key());
+        self.resolve(route).await
+    }
+}

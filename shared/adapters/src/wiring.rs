@@ -1,0 +1,73 @@
+//! Function wiring written once: every function builds its adapters here from the environment
+//! `template.yaml` sets, so a `main.rs` only picks the use case. Builds clients only; no network
+//! call happens before the first request (secrets are read lazily).
+
+use std::sync::Arc;
+
+use onecrm_domain::ingress::IngressPorts;
+use onecrm_domain::log::IntegrationLog;
+use onecrm_domain::ports::{EventQueue, IdGenerator};
+
+use crate::config::{self, ConfigError, Settings};
+use crate::dynamodb::{ArchiveStore, CrmStore, LogStore};
+use crate::secrets::SecretsManagerStore;
+use crate::sqs::SqsEventQueue;
+use crate::system::{SystemClock, UuidV7Ids};
+
+pub struct Wiring {
+    pub sdk: aws_config::SdkConfig,
+    pub settings: Settings,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub crm: Arc<CrmStore>,
+    pub log: IntegrationLog,
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl Wiring {
+    pub fn new(sdk: &aws_config::SdkConfig, settings: Settings) -> Self {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Ids);
+        let log = IntegrationLog::new(
+            Arc::new(LogStore::new(dynamo.clone(), &settings.log_table)),
+            Arc::new(SystemClock),
+            ids.clone(),
+            settings.log_retention_days,
+        );
+        Self {
+            sdk: sdk.clone(),
+            crm: Arc::new(CrmStore::new(dynamo.clone(), &settings.crm_table)),
+            dynamo,
+            log,
+            ids,
+            settings,
+        }
+    }
+
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(sdk, Settings::from_env()?))
+    }
+
+    /// The SQS queue named by `variable` (`WHATSAPP_QUEUE_URL`...).
+    pub fn queue(&self, variable: &str) -> Result<Arc<dyn EventQueue>, ConfigError> {
+        Ok(Arc::new(SqsEventQueue::new(
+            aws_sdk_sqs::Client::new(&self.sdk),
+            config::required(variable)?,
+        )))
+    }
+
+    /// What a webhook's ingress needs; `queue` is where its events go.
+    pub fn ingress_ports(&self, queue: Arc<dyn EventQueue>) -> Result<IngressPorts, ConfigError> {
+        Ok(IngressPorts {
+            tenants: self.crm.clone(),
+            secrets: Arc::new(SecretsManagerStore::new(
+                aws_sdk_secretsmanager::Client::new(&self.sdk),
+            )),
+            queue,
+            archive: Arc::new(ArchiveStore::new(
+                self.dynamo.clone(),
+                config::required("RAW_EVENT_TABLE")?,
+            )),
+            log: self.log.clone(),
+        })
+    }
+}
