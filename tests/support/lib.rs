@@ -148,7 +148,6 @@ impl Stack {
 
     /// The card the sample events' sender (+90 533 123 45 67) landed on, if any.
     pub async fn sender_card(&self, tenant: &TenantId) -> Option<onecrm_domain::party::CardRef> {
-        use onecrm_domain::ports::CrmRepository;
         let phone = onecrm_domain::phone::PhoneNumber::parse("+905331234567").unwrap();
         self.crm()
             .find_card(tenant, &onecrm_domain::party::IdentityKey::Phone(phone))
@@ -425,6 +424,29 @@ impl TestQueue {
             .send()
             .await
             .unwrap();
+    }
+}
+
+/// The best card of one identity, as the workers' matcher picks it.
+#[allow(async_fn_in_trait)]
+pub trait FindCard {
+    async fn find_card(
+        &self,
+        tenant: &TenantId,
+        key: &onecrm_domain::party::IdentityKey,
+    ) -> Result<Option<onecrm_domain::party::CardRef>, onecrm_domain::error::PortError>;
+}
+
+impl FindCard for CrmStore {
+    async fn find_card(
+        &self,
+        tenant: &TenantId,
+        key: &onecrm_domain::party::IdentityKey,
+    ) -> Result<Option<onecrm_domain::party::CardRef>, onecrm_domain::error::PortError> {
+        use onecrm_domain::ports::CrmRepository;
+        let mut cards = self.find_cards(tenant, key).await?;
+        onecrm_domain::identity::rank_cards(&mut cards);
+        Ok(cards.into_iter().next())
     }
 }
 

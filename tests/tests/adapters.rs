@@ -259,7 +259,7 @@ async fn log_records_are_queryable_by_integration_trace_and_error_code_with_ttl(
 }
 
 #[tokio::test]
-async fn a_card_is_found_by_phone_email_or_tax_id_and_each_key_is_unique() {
+async fn a_card_is_found_by_any_key_phones_are_shared_and_tax_ids_are_claimed() {
     use onecrm_domain::party::{Card, CardKind, CustomerDetails, IdentityKey, PartyType};
     use onecrm_domain::phone::PhoneNumber;
     use onecrm_domain::ports::{CrmRepository, NewLeadOutcome};
@@ -315,7 +315,7 @@ async fn a_card_is_found_by_phone_email_or_tax_id_and_each_key_is_unique() {
             "{key:?}"
         );
     }
-    // Another card claiming the same e-mail (or phone) is refused, all or nothing.
+    // Another card with the same tax id (or Logo code) is refused, all or nothing ...
     assert_eq!(
         crm.create_card(&tenant, &company("c-2", "muhasebe@ornek.com.tr"))
             .await
@@ -323,6 +323,54 @@ async fn a_card_is_found_by_phone_email_or_tax_id_and_each_key_is_unique() {
         NewLeadOutcome::IdentityTaken
     );
     assert!(crm.card(&tenant, "c-2").await.unwrap().is_none());
+    assert_eq!(
+        crm.find_cards(
+            &tenant,
+            &IdentityKey::Email(fold_email("muhasebe@ornek.com.tr").unwrap())
+        )
+        .await
+        .unwrap()
+        .len(),
+        1,
+        "the refused card left no identity behind"
+    );
+    // ... but a phone is shared: a contact at the company's switchboard is a second card.
+    let mut contact = company("c-3", "ayse@ornek.com.tr");
+    contact.kind = CardKind::Contact;
+    contact.customer = None;
+    contact.external_ids.clear();
+    assert_eq!(
+        crm.create_card(&tenant, &contact).await.unwrap(),
+        NewLeadOutcome::Created
+    );
+    let mut shared = crm
+        .find_cards(
+            &tenant,
+            &IdentityKey::Phone(PhoneNumber::parse("0212 555 12 34").unwrap()),
+        )
+        .await
+        .unwrap();
+    onecrm_domain::identity::rank_cards(&mut shared);
+    assert_eq!(
+        shared
+            .iter()
+            .map(|c| c.card_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c-1", "c-3"],
+        "both cards, the customer first"
+    );
+    // Keys that disagree are flagged on both cards, and flagging twice keeps one flag each.
+    for _ in 0..2 {
+        crm.flag_possible_duplicate(&tenant, &shared[0], &shared[1], "same switchboard")
+            .await
+            .unwrap();
+    }
+    let flags = crm.possible_duplicates(&tenant, "c-3").await.unwrap();
+    assert_eq!((flags.len(), flags[0].other.card_id.as_str()), (1, "c-1"));
+    assert_eq!(
+        crm.possible_duplicates(&tenant, "c-1").await.unwrap().len(),
+        1
+    );
     // Keys are per tenant: another tenant may have its own card with the same phone.
     let other = TenantId::parse(&format!(
         "t-id{}",

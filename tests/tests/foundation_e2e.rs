@@ -263,8 +263,24 @@ struct BothInFlight {
 
 #[async_trait]
 impl CrmRepository for BothInFlight {
-    async fn find_card(&self, t: &TenantId, k: &IdentityKey) -> Result<Option<CardRef>, PortError> {
-        self.inner.find_card(t, k).await
+    async fn find_cards(&self, t: &TenantId, k: &IdentityKey) -> Result<Vec<CardRef>, PortError> {
+        self.inner.find_cards(t, k).await
+    }
+    async fn flag_possible_duplicate(
+        &self,
+        t: &TenantId,
+        a: &CardRef,
+        b: &CardRef,
+        why: &str,
+    ) -> Result<(), PortError> {
+        self.inner.flag_possible_duplicate(t, a, b, why).await
+    }
+    async fn possible_duplicates(
+        &self,
+        t: &TenantId,
+        id: &str,
+    ) -> Result<Vec<PossibleDuplicate>, PortError> {
+        self.inner.possible_duplicates(t, id).await
     }
     async fn record_interaction(
         &self,

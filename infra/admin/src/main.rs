@@ -9,6 +9,7 @@ use onecrm_adapters::config::{self, Settings};
 use onecrm_adapters::dynamodb::{ArchiveStore, CrmStore, LogStore};
 use onecrm_adapters::secrets::SecretsManagerStore;
 use onecrm_adapters::wiring::Wiring;
+use onecrm_domain::identity::rank_cards;
 use onecrm_domain::ingress::HeldEvent;
 use onecrm_domain::log::{Integration, LogRecord};
 use onecrm_domain::page::{Page, PageRequest};
@@ -304,16 +305,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::Card { tenant, phone } => {
             let tenant = TenantId::parse(&tenant)?;
             let phone = PhoneNumber::parse(&phone)?;
-            let Some(found) = crm
-                .find_card(&tenant, &IdentityKey::Phone(phone.clone()))
-                .await?
-            else {
+            let mut cards = crm
+                .find_cards(&tenant, &IdentityKey::Phone(phone.clone()))
+                .await?;
+            rank_cards(&mut cards);
+            let Some(found) = cards.first().cloned() else {
                 println!(
                     "no card has {} in tenant {tenant}",
                     phone.national_display()
                 );
                 return Ok(());
             };
+            if cards.len() > 1 {
+                let others: Vec<String> = cards[1..]
+                    .iter()
+                    .map(|c| format!("{} ({:?})", c.card_id, c.kind))
+                    .collect();
+                println!(
+                    "{} belongs to {} cards; best match first. Also: {}",
+                    phone.national_display(),
+                    cards.len(),
+                    others.join(", ")
+                );
+            }
             if let Some(card) = crm.card(&tenant, &found.card_id).await? {
                 println!("{}", serde_json::to_string_pretty(&card)?);
             }

@@ -7,6 +7,8 @@ pub mod batch;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod idempotency;
+pub mod identity;
 pub mod ingress;
 pub mod log;
 pub mod mask;

@@ -1,7 +1,7 @@
 //! Customer cards: companies and people we sell to, their contacts, and leads.
 //!
-//! A card is found by an identity key (E.164 phone, folded e-mail, tax id, external id), each
-//! unique per tenant: two concurrent first messages from one number make one lead.
+//! A card is found by its identity keys (E.164 phone, folded e-mail, tax id, external id); see
+//! [`crate::identity`] for matching, claims and possible duplicates.
 
 use std::collections::BTreeMap;
 
@@ -27,7 +27,7 @@ pub struct CardRef {
     pub display_name: String,
 }
 
-/// A key that identifies at most one card per tenant.
+/// A key that finds cards: E.164 phone, folded e-mail, tax id, or a partner's id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum IdentityKey {
     Phone(PhoneNumber),
@@ -43,6 +43,12 @@ pub enum IdentityKey {
 }
 
 impl IdentityKey {
+    /// A tax id or a partner's id names one party: it belongs to one card. Phones and e-mails
+    /// are shared (switchboards, families).
+    pub fn is_exclusive(&self) -> bool {
+        matches!(self, IdentityKey::TaxId(_) | IdentityKey::External { .. })
+    }
+
     pub fn key(&self) -> String {
         match self {
             IdentityKey::Phone(p) => format!("PHONE#{}", p.as_str()),

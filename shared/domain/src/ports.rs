@@ -151,7 +151,8 @@ pub struct CardInteraction {
 pub struct NewLead {
     pub idempotency: IdempotencyKey,
     pub card: Card,
-    /// The keys that must not belong to another card yet (E.164 phone for WhatsApp).
+    /// The keys this lead claims (E.164 phone for WhatsApp): a claim is a conditional write,
+    /// so two racing first messages from one number make one lead.
     pub identities: Vec<IdentityKey>,
     pub note: Option<Note>,
     pub entry: TimelineEntry,
@@ -173,6 +174,15 @@ pub enum NewLeadOutcome {
     IdentityTaken,
 }
 
+/// A note on a card that another card may be the same party (keys that disagreed).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PossibleDuplicate {
+    pub card_id: String,
+    pub other: CardRef,
+    pub reason: String,
+    pub flagged_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusOutcome {
     Applied,
@@ -182,11 +192,12 @@ pub enum StatusOutcome {
 
 #[async_trait]
 pub trait CrmRepository: Send + Sync {
-    async fn find_card(
+    /// Every card this key belongs to (see [`crate::identity::CardMatcher`] for the best one).
+    async fn find_cards(
         &self,
         tenant: &TenantId,
         key: &IdentityKey,
-    ) -> Result<Option<CardRef>, PortError>;
+    ) -> Result<Vec<CardRef>, PortError>;
     async fn record_interaction(
         &self,
         tenant: &TenantId,
@@ -198,11 +209,26 @@ pub trait CrmRepository: Send + Sync {
         write: &NewLead,
     ) -> Result<NewLeadOutcome, PortError>;
     /// Creates a customer or contact card with its identity keys (tenant onboarding, imports).
+    /// Phones and e-mails may be shared with other cards; a tax id or partner id is claimed and
+    /// belongs to one card only.
     async fn create_card(
         &self,
         tenant: &TenantId,
         card: &Card,
     ) -> Result<NewLeadOutcome, PortError>;
+    /// Records on both cards that they may be the same party. Repeating it changes nothing.
+    async fn flag_possible_duplicate(
+        &self,
+        tenant: &TenantId,
+        card: &CardRef,
+        other: &CardRef,
+        reason: &str,
+    ) -> Result<(), PortError>;
+    async fn possible_duplicates(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+    ) -> Result<Vec<PossibleDuplicate>, PortError>;
     async fn apply_message_status(
         &self,
         tenant: &TenantId,

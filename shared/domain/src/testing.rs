@@ -170,7 +170,11 @@ impl EventQueue for MemoryQueue {
 #[derive(Default)]
 struct CrmState {
     idempotency: HashSet<String>,
-    identities: HashMap<(TenantId, String), CardRef>,
+    /// Identity → every card it belongs to.
+    identities: HashMap<(TenantId, String), Vec<CardRef>>,
+    /// Identity → the card that claimed it (new leads; tax ids and partner ids).
+    claims: HashMap<(TenantId, String), String>,
+    duplicates: Vec<(TenantId, PossibleDuplicate)>,
     cards: BTreeMap<(TenantId, String), Card>,
     timeline: Vec<(TenantId, TimelineEntry)>,
     notes: Vec<(TenantId, Note)>,
@@ -199,15 +203,54 @@ fn idem_key(tenant: &TenantId, key: &IdempotencyKey) -> String {
 
 #[async_trait]
 impl CrmRepository for MemoryCrm {
-    async fn find_card(
+    async fn find_cards(
         &self,
         tenant: &TenantId,
         key: &IdentityKey,
-    ) -> Result<Option<CardRef>, PortError> {
+    ) -> Result<Vec<CardRef>, PortError> {
         Ok(lock(&self.0)
             .identities
             .get(&(tenant.clone(), key.key()))
-            .cloned())
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn flag_possible_duplicate(
+        &self,
+        tenant: &TenantId,
+        card: &CardRef,
+        other: &CardRef,
+        reason: &str,
+    ) -> Result<(), PortError> {
+        let mut state = lock(&self.0);
+        for (on, about) in [(card, other), (other, card)] {
+            let flag = PossibleDuplicate {
+                card_id: on.card_id.clone(),
+                other: about.clone(),
+                reason: reason.to_string(),
+                flagged_at: Utc::now(),
+            };
+            let exists = state.duplicates.iter().any(|(t, d)| {
+                t == tenant && d.card_id == flag.card_id && d.other.card_id == flag.other.card_id
+            });
+            if !exists {
+                state.duplicates.push((tenant.clone(), flag));
+            }
+        }
+        Ok(())
+    }
+
+    async fn possible_duplicates(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+    ) -> Result<Vec<PossibleDuplicate>, PortError> {
+        Ok(lock(&self.0)
+            .duplicates
+            .iter()
+            .filter(|(t, d)| t == tenant && d.card_id == card_id)
+            .map(|(_, d)| d.clone())
+            .collect())
     }
 
     async fn record_interaction(
@@ -254,7 +297,7 @@ impl CrmRepository for MemoryCrm {
         if write
             .identities
             .iter()
-            .any(|k| state.identities.contains_key(&(tenant.clone(), k.key())))
+            .any(|k| state.claims.contains_key(&(tenant.clone(), k.key())))
         {
             return Ok(NewLeadOutcome::IdentityTaken);
         }
@@ -262,9 +305,13 @@ impl CrmRepository for MemoryCrm {
             .idempotency
             .insert(idem_key(tenant, &write.idempotency));
         for key in &write.identities {
+            let at = (tenant.clone(), key.key());
+            state.claims.insert(at.clone(), write.card.card_id.clone());
             state
                 .identities
-                .insert((tenant.clone(), key.key()), write.card.as_ref());
+                .entry(at)
+                .or_default()
+                .push(write.card.as_ref());
         }
         state.cards.insert(
             (tenant.clone(), write.card.card_id.clone()),
@@ -289,14 +336,17 @@ impl CrmRepository for MemoryCrm {
         let keys = card.identity_keys();
         if keys
             .iter()
-            .any(|k| state.identities.contains_key(&(tenant.clone(), k.key())))
+            .filter(|k| k.is_exclusive())
+            .any(|k| state.claims.contains_key(&(tenant.clone(), k.key())))
         {
             return Ok(NewLeadOutcome::IdentityTaken);
         }
         for key in keys {
-            state
-                .identities
-                .insert((tenant.clone(), key.key()), card.as_ref());
+            let at = (tenant.clone(), key.key());
+            if key.is_exclusive() {
+                state.claims.insert(at.clone(), card.card_id.clone());
+            }
+            state.identities.entry(at).or_default().push(card.as_ref());
         }
         state
             .cards

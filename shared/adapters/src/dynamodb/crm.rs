@@ -1,9 +1,7 @@
 //! The CRM table's cards: identity keys, cards, timelines, notes and tasks.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use onecrm_domain::error::PortError;
@@ -17,7 +15,9 @@ use onecrm_domain::timeline::TimelineEntry;
 use onecrm_domain::whatsapp::status::{MessageStatusUpdate, OutboundMessage};
 
 use super::cursor;
+use super::identity::CLAIM;
 use super::tenants::TenantCache;
+use super::tx::{Committed, Transaction};
 use super::*;
 
 /// The CRM table: implements [`TenantDirectory`] and [`CrmRepository`].
@@ -36,47 +36,13 @@ impl CrmStore {
         }
     }
 
-    pub(super) fn put(
+    /// A transaction on this table that starts with the event's idempotency key.
+    pub(super) fn idempotent(
         &self,
-        item: Item,
-        condition: Option<&str>,
-    ) -> Result<TransactWriteItem, PortError> {
-        self.put_with(item, condition, None)
-    }
-
-    pub(super) fn put_with(
-        &self,
-        item: Item,
-        condition: Option<&str>,
-        values: Option<Item>,
-    ) -> Result<TransactWriteItem, PortError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_string))
-            .set_expression_attribute_values(values)
-            .build()
-            .map_err(|e| PortError::Rejected(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    pub(super) async fn transact(
-        &self,
-        writes: Vec<TransactWriteItem>,
-    ) -> Result<(), TransactFailure> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err(match cancellation_codes(&e) {
-                Some(codes) => TransactFailure::Cancelled(codes),
-                None => TransactFailure::Port(port_error("TransactWriteItems", e)),
-            }),
-        }
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Transaction, PortError> {
+        Transaction::idempotent(&self.table, tenant, key)
     }
 
     pub(super) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, PortError> {
@@ -127,17 +93,7 @@ impl CrmStore {
         Ok(items)
     }
 
-    fn idempotency_item(&self, tenant: &TenantId, key: &IdempotencyKey) -> Item {
-        HashMap::from([
-            ("pk".to_string(), s(keys::idempotency(tenant, key))),
-            ("sk".to_string(), s("IDEM")),
-            ("entity".to_string(), s("idempotency")),
-            ("scope".to_string(), s(key.scope.clone())),
-            ("expires_at".to_string(), n(key.expires_at.timestamp())),
-        ])
-    }
-
-    fn card_item(&self, tenant: &TenantId, card: &Card) -> Result<Item, PortError> {
+    pub(super) fn card_item(&self, tenant: &TenantId, card: &Card) -> Result<Item, PortError> {
         let mut keys = vec![
             ("pk", keys::card(tenant, &card.card_id)),
             ("sk", "PROFILE".to_string()),
@@ -160,23 +116,11 @@ impl CrmStore {
         Ok(item)
     }
 
-    fn identity_item(
+    pub(super) fn timeline_item(
         &self,
         tenant: &TenantId,
-        key: &IdentityKey,
-        card: &CardRef,
+        entry: &TimelineEntry,
     ) -> Result<Item, PortError> {
-        item(
-            card,
-            "identity",
-            &[
-                ("pk", keys::identity(tenant, key)),
-                ("sk", "ID".to_string()),
-            ],
-        )
-    }
-
-    fn timeline_item(&self, tenant: &TenantId, entry: &TimelineEntry) -> Result<Item, PortError> {
         item(
             entry,
             "timeline",
@@ -193,15 +137,34 @@ impl CrmStore {
 
 #[async_trait]
 impl CrmRepository for CrmStore {
-    async fn find_card(
+    async fn find_cards(
         &self,
         tenant: &TenantId,
         key: &IdentityKey,
-    ) -> Result<Option<CardRef>, PortError> {
-        self.get(keys::identity(tenant, key), "ID")
+    ) -> Result<Vec<CardRef>, PortError> {
+        self.identity_cards(tenant, key).await
+    }
+
+    async fn flag_possible_duplicate(
+        &self,
+        tenant: &TenantId,
+        card: &CardRef,
+        other: &CardRef,
+        reason: &str,
+    ) -> Result<(), PortError> {
+        self.flag_duplicate(tenant, card, other, reason).await
+    }
+
+    async fn possible_duplicates(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+    ) -> Result<Vec<PossibleDuplicate>, PortError> {
+        self.query_prefix(keys::card(tenant, card_id), "DUP#", false, None)
             .await?
+            .into_iter()
             .map(from_item)
-            .transpose()
+            .collect()
     }
 
     /// Idempotency key + timeline entry + the card's activity, in one transaction. A lead's
@@ -212,76 +175,54 @@ impl CrmRepository for CrmStore {
         tenant: &TenantId,
         write: &CardInteraction,
     ) -> Result<WriteOutcome, PortError> {
-        let card_pk = s(keys::card(tenant, &write.card.card_id));
-        let built = |e: aws_sdk_dynamodb::error::BuildError| PortError::Rejected(e.to_string());
-        let mut touch = Update::builder()
-            .table_name(&self.table)
-            .key("pk", card_pk.clone())
-            .key("sk", s("PROFILE"))
-            .expression_attribute_values(":now", s(to_sortable(&write.entry.occurred_at)));
-        touch = if write.card.kind == CardKind::Lead {
+        let card_key = || {
+            Update::builder()
+                .key("pk", s(keys::card(tenant, &write.card.card_id)))
+                .key("sk", s("PROFILE"))
+        };
+        let touch = if write.card.kind == CardKind::Lead {
             let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&write.touch)
                 .map_err(|e| PortError::Rejected(e.to_string()))?;
-            // `lead` is a DynamoDB reserved word.
-            touch
+            // `lead` is a DynamoDB reserved word. Only the touch moves: the profile is not rewritten.
+            Some(card_key()
                 .update_expression("SET updated_at = :now, #lead.last_touch = :touch, last_touch_ms = :ms")
                 .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_touch_ms) OR last_touch_ms <= :ms)")
                 .expression_attribute_names("#lead", "lead")
                 .expression_attribute_values(":touch", value)
                 .expression_attribute_values(":ms", n(write.touch.at.timestamp_millis()))
+                .expression_attribute_values(":now", s(to_sortable(&write.entry.occurred_at))))
         } else {
-            touch
-                .update_expression("SET updated_at = :now")
-                .condition_expression("attribute_exists(pk)")
+            None
         };
-        let card_exists = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key("pk", card_pk)
-            .key("sk", s("PROFILE"))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(built)?;
-        let mut card_action = TransactWriteItem::builder()
-            .update(touch.build().map_err(built)?)
-            .build();
-        let mut fallback = (write.card.kind == CardKind::Lead).then(|| {
-            TransactWriteItem::builder()
-                .condition_check(card_exists)
-                .build()
-        });
-        loop {
-            let writes = vec![
-                self.put(
-                    self.idempotency_item(tenant, &write.idempotency),
-                    Some("attribute_not_exists(pk)"),
+        for with_touch in [touch.is_some(), false] {
+            let mut tx = self.idempotent(tenant, &write.idempotency)?;
+            tx.put(
+                "timeline entry",
+                self.timeline_item(tenant, &write.entry)?,
+                None,
+            )?;
+            match (&touch, with_touch) {
+                (Some(touch), true) => tx.update("lead's last touch", touch.clone())?,
+                _ => tx.check(
+                    "card",
+                    ConditionCheck::builder()
+                        .key("pk", s(keys::card(tenant, &write.card.card_id)))
+                        .key("sk", s("PROFILE"))
+                        .condition_expression("attribute_exists(pk)"),
                 )?,
-                self.put(self.timeline_item(tenant, &write.entry)?, None)?,
-                card_action,
-            ];
-            return match self.transact(writes).await {
-                Ok(()) => Ok(WriteOutcome::Applied),
-                Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 0) => {
-                    Ok(WriteOutcome::Duplicate)
-                }
-                Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 2) => {
-                    match fallback.take() {
-                        // Older than the lead's last touch (or the card is gone): once more without the touch.
-                        Some(check) => {
-                            card_action = check;
-                            continue;
-                        }
-                        None => Err(PortError::Unavailable(format!(
-                            "card {} vanished while recording",
-                            write.card.card_id
-                        ))),
-                    }
-                }
-                Err(TransactFailure::Cancelled(codes)) => Err(PortError::Unavailable(format!(
-                    "transaction cancelled: {codes:?}"
-                ))),
-                Err(TransactFailure::Port(e)) => Err(e),
             };
+            match tx.commit(&self.client).await? {
+                Committed::Applied => return Ok(WriteOutcome::Applied),
+                Committed::Duplicate => return Ok(WriteOutcome::Duplicate),
+                // Older than the lead's last touch: once more, without moving the touch.
+                Committed::ConditionFailed("lead's last touch") => continue,
+                Committed::ConditionFailed(_) => break,
+            }
         }
+        Err(PortError::Unavailable(format!(
+            "card {} vanished while recording",
+            write.card.card_id
+        )))
     }
 
     async fn create_lead(
@@ -290,42 +231,34 @@ impl CrmRepository for CrmStore {
         write: &NewLead,
     ) -> Result<NewLeadOutcome, PortError> {
         let card_ref = write.card.as_ref();
-        let mut writes = vec![self.put(
-            self.idempotency_item(tenant, &write.idempotency),
-            Some("attribute_not_exists(pk)"),
-        )?];
+        let mut tx = self.idempotent(tenant, &write.idempotency)?;
         for key in &write.identities {
-            writes.push(self.put(
-                self.identity_item(tenant, key, &card_ref)?,
-                Some("attribute_not_exists(pk)"),
-            )?);
+            self.add_identity(&mut tx, tenant, key, &card_ref, true)?;
         }
-        writes.push(self.put(
+        tx.put(
+            "card",
             self.card_item(tenant, &write.card)?,
             Some("attribute_not_exists(pk)"),
-        )?);
-        writes.push(self.put(self.timeline_item(tenant, &write.entry)?, None)?);
+        )?;
+        tx.put(
+            "timeline entry",
+            self.timeline_item(tenant, &write.entry)?,
+            None,
+        )?;
         if let Some(note) = &write.note {
-            writes.push(self.put(note_item(tenant, note)?, None)?);
+            tx.put("note", note_item(tenant, note)?, None)?;
         }
         if let Some(task) = &write.task {
-            writes.push(self.put(task_item(tenant, task)?, None)?);
+            tx.put("task", task_item(tenant, task)?, None)?;
         }
-        match self.transact(writes).await {
-            Ok(()) => Ok(NewLeadOutcome::Created),
-            Err(TransactFailure::Cancelled(codes)) if condition_failed(&codes, 0) => {
-                Ok(NewLeadOutcome::Duplicate)
-            }
-            // Actions 1..=n are the identity keys.
-            Err(TransactFailure::Cancelled(codes))
-                if (1..=write.identities.len()).any(|i| condition_failed(&codes, i)) =>
-            {
-                Ok(NewLeadOutcome::IdentityTaken)
-            }
-            Err(TransactFailure::Cancelled(codes)) => Err(PortError::Unavailable(format!(
-                "transaction cancelled: {codes:?}"
+        match tx.commit(&self.client).await? {
+            Committed::Applied => Ok(NewLeadOutcome::Created),
+            Committed::Duplicate => Ok(NewLeadOutcome::Duplicate),
+            Committed::ConditionFailed(CLAIM) => Ok(NewLeadOutcome::IdentityTaken),
+            Committed::ConditionFailed(other) => Err(PortError::Rejected(format!(
+                "new lead {}: {other} already exists",
+                write.card.card_id
             ))),
-            Err(TransactFailure::Port(e)) => Err(e),
         }
     }
 
@@ -335,28 +268,20 @@ impl CrmRepository for CrmStore {
         card: &Card,
     ) -> Result<NewLeadOutcome, PortError> {
         let card_ref = card.as_ref();
-        let mut writes = Vec::new();
+        let mut tx = Transaction::new(&self.table);
         for key in card.identity_keys() {
-            writes.push(self.put(
-                self.identity_item(tenant, &key, &card_ref)?,
-                Some("attribute_not_exists(pk)"),
-            )?);
+            self.add_identity(&mut tx, tenant, &key, &card_ref, key.is_exclusive())?;
         }
-        writes.push(self.put(
+        tx.put(
+            "card",
             self.card_item(tenant, card)?,
             Some("attribute_not_exists(pk)"),
-        )?);
-        match self.transact(writes).await {
-            Ok(()) => Ok(NewLeadOutcome::Created),
-            Err(TransactFailure::Cancelled(codes))
-                if codes.iter().any(|c| c == "ConditionalCheckFailed") =>
-            {
+        )?;
+        match tx.commit(&self.client).await? {
+            Committed::Applied => Ok(NewLeadOutcome::Created),
+            Committed::Duplicate | Committed::ConditionFailed(_) => {
                 Ok(NewLeadOutcome::IdentityTaken)
             }
-            Err(TransactFailure::Cancelled(codes)) => Err(PortError::Unavailable(format!(
-                "transaction cancelled: {codes:?}"
-            ))),
-            Err(TransactFailure::Port(e)) => Err(e),
         }
     }
 

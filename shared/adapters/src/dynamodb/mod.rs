@@ -6,7 +6,9 @@
 //! |--------------------|--------------------------------------|-----------------------------|---------------------------------------------|
 //! | tenant config      | `TENANT#<t>`                         | `CONFIG`                    |                                             |
 //! | tenant route       | `ROUTE#<route key>`                  | `ROUTE`                     |                                             |
-//! | identity key       | `T#<t>#ID#<PHONE#+90..|EMAIL#..|TAX#..|EXT#sys#id>` | `ID`         |                                             |
+//! | identity → card    | `T#<t>#ID#<PHONE#+90..|EMAIL#..|TAX#..|EXT#sys#id>` | `CARD#<card>` (one per card) |                      |
+//! | identity claim     | `T#<t>#ID#<key>`                     | `CLAIM` (new lead; tax/partner id) |                                      |
+//! | possible duplicate | `T#<t>#CARD#<card>`                  | `DUP#<other card>`          |                                             |
 //! | card               | `T#<t>#CARD#<card>`                  | `PROFILE`                   | leads: `T#<t>#LEADS#<source>` / `<created>#<card>` |
 //! | timeline entry     | `T#<t>#CARD#<card>`                  | `TL#<occurred>#<entry>`     |                                             |
 //! | note               | `T#<t>#CARD#<card>`                  | `NOTE#<created>#<note>`     |                                             |
@@ -30,10 +32,12 @@ use serde::Serialize;
 mod archive;
 mod crm;
 mod cursor;
+mod identity;
 pub mod keys;
 mod log;
 mod messages;
 mod tenants;
+pub mod tx;
 
 pub use archive::ArchiveStore;
 pub use crm::CrmStore;
@@ -113,7 +117,7 @@ fn error_text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
 }
 
 /// What a cancelled transaction says about each of its actions.
-fn cancellation_codes(
+pub(super) fn cancellation_codes(
     error: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> Option<Vec<String>> {
     match error {
@@ -129,15 +133,4 @@ fn cancellation_codes(
         },
         _ => None,
     }
-}
-
-/// Why a transaction did not apply.
-enum TransactFailure {
-    /// Cancelled: one reason code per action, in order (`None`, `ConditionalCheckFailed`...).
-    Cancelled(Vec<String>),
-    Port(PortError),
-}
-
-fn condition_failed(codes: &[String], index: usize) -> bool {
-    codes.get(index).map(String::as_str) == Some("ConditionalCheckFailed")
 }

@@ -8,6 +8,7 @@ use onecrm_domain::error::PortError;
 use onecrm_domain::ports::TenantDirectory;
 use onecrm_domain::tenant::{RouteTarget, TenantConfig, TenantId, TenantRoute};
 
+use super::tx::{Committed, Transaction};
 use super::*;
 use crate::cache::TtlCache;
 
@@ -34,13 +35,16 @@ impl Default for TenantCache {
 }
 
 impl CrmStore {
-    /// Adds a tenant with its routing keys (tenant onboarding; see `onecrm-admin`).
+    /// Adds a tenant with its routing keys (tenant onboarding; see `onecrm-admin`). Each
+    /// route item holds its [`RouteTarget`]: the tenant and the app that signs its deliveries.
     pub async fn put_tenant(
         &self,
         config: &TenantConfig,
         routes: &[TenantRoute],
     ) -> Result<(), PortError> {
-        let mut writes = vec![self.put(
+        let mut tx = Transaction::new(&self.table);
+        tx.put(
+            "tenant",
             item(
                 config,
                 "tenant",
@@ -50,33 +54,28 @@ impl CrmStore {
                 ],
             )?,
             None,
-        )?];
+        )?;
         for route in routes {
             let mut route_item = item(&config.route_target(route), "route", &[])?;
             route_item.insert("pk".into(), s(keys::route(route)));
             route_item.insert("sk".into(), s("ROUTE"));
-            route_item.insert("entity".into(), s("route"));
             // A route may be re-pointed only by the tenant that owns it.
             let values = HashMap::from([(":tenant".to_string(), s(config.tenant_id.as_str()))]);
-            writes.push(self.put_with(
+            tx.put_with(
+                "route",
                 route_item,
                 Some("attribute_not_exists(pk) OR tenant_id = :tenant"),
                 Some(values),
-            )?);
+            )?;
         }
-        self.transact(writes)
-            .await
-            .map_err(|failure| match failure {
-                TransactFailure::Cancelled(codes)
-                    if codes.iter().any(|c| c == "ConditionalCheckFailed") =>
-                {
-                    PortError::Rejected("a route already belongs to another tenant".into())
-                }
-                TransactFailure::Cancelled(codes) => {
-                    PortError::Unavailable(format!("transaction cancelled: {codes:?}"))
-                }
-                TransactFailure::Port(e) => e,
-            })?;
+        match tx.commit(&self.client).await? {
+            Committed::Applied | Committed::Duplicate => {}
+            Committed::ConditionFailed(_) => {
+                return Err(PortError::Rejected(
+                    "a route already belongs to another tenant".into(),
+                ))
+            }
+        }
         self.cache.routes.clear();
         self.cache.configs.remove(&config.tenant_id);
         Ok(())

@@ -241,9 +241,10 @@ async fn unknown_number_becomes_a_lead_with_note_timeline_task_and_logs() {
     let phone = PhoneNumber::parse("0533 123 45 67").unwrap();
     let card = w
         .crm
-        .find_card(&w.tenant, &IdentityKey::Phone(phone.clone()))
+        .find_cards(&w.tenant, &IdentityKey::Phone(phone.clone()))
         .await
         .unwrap()
+        .pop()
         .expect("lead");
     assert_eq!(card.kind, CardKind::Lead);
     let lead = w.crm.card(&w.tenant, &card.card_id).await.unwrap().unwrap();

@@ -6,14 +6,16 @@ use chrono::Duration;
 
 use crate::batch::ProcessError;
 use crate::envelope::Envelope;
+use crate::idempotency::{duplicate, idempotency_key};
+use crate::identity::{CardMatcher, Landing};
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
 use crate::party::{
     Card, CardKind, IdentityKey, LeadDetails, LeadSource, LeadStatus, Note, Touch, Utm,
 };
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    CardInteraction, CrmRepository, IdempotencyKey, NewLead, NewLeadOutcome, StatusOutcome,
-    TenantDirectory, WriteOutcome,
+    CardInteraction, CrmRepository, IdempotencyKey, NewLead, StatusOutcome, TenantDirectory,
+    WriteOutcome,
 };
 use crate::task::{Task, TaskStatus};
 use crate::tenant::TenantConfig;
@@ -21,14 +23,13 @@ use crate::timeline::{Channel, Direction, TimelineEntry};
 use crate::whatsapp::event::{InboundMessage, MessageContent, WhatsAppEvent};
 use crate::whatsapp::status::{DeliveryStatus, MessageStatusUpdate};
 
-/// Meta retries a delivery for up to 7 days; keys outlive that comfortably.
-pub const IDEMPOTENCY_DAYS: i64 = 30;
 /// A salesperson should call a new WhatsApp lead back within the hour.
 pub const NEW_LEAD_TASK_DUE_HOURS: i64 = 1;
 pub const NOTE_AUTHOR: &str = "system:whatsapp";
 
 pub struct WhatsAppWorker {
     repo: Arc<dyn CrmRepository>,
+    matcher: CardMatcher,
     tenants: Arc<dyn TenantDirectory>,
     log: IntegrationLog,
 }
@@ -39,7 +40,12 @@ impl WhatsAppWorker {
         tenants: Arc<dyn TenantDirectory>,
         log: IntegrationLog,
     ) -> Self {
-        Self { repo, tenants, log }
+        Self {
+            matcher: CardMatcher::new(repo.clone()),
+            repo,
+            tenants,
+            log,
+        }
     }
 
     /// Processes one envelope. `Ok` means done (applied, duplicate or deliberately ignored,
@@ -96,11 +102,7 @@ impl WhatsAppWorker {
             .map_err(|e| ProcessError::permanent("invalid_phone", e.to_string()))?;
         let identity = IdentityKey::Phone(phone.clone());
         let now = self.log.clock().now();
-        let idempotency = IdempotencyKey {
-            scope: "whatsapp.message".into(),
-            key: message.wamid.clone(),
-            expires_at: now + Duration::days(IDEMPOTENCY_DAYS),
-        };
+        let idempotency = idempotency_key("whatsapp.message", &message.wamid, now);
         let touch = Touch {
             channel: Channel::WhatsApp,
             at: message.sent_at,
@@ -108,108 +110,87 @@ impl WhatsAppWorker {
             referral: message.referral.clone(),
         };
 
-        // Twice at most: a concurrent first message from the same number may create the lead
-        // between our lookup and our write; then the message joins that lead's timeline.
-        for _ in 0..2 {
-            if let Some(card) = self.repo.find_card(&tenant.tenant_id, &identity).await? {
+        let settings = tenant.integrations.whatsapp.as_ref();
+        let creates_lead = settings.is_none_or(|s| s.create_lead_for_unknown_numbers);
+        let opens_lead = message.content.opens_lead() && creates_lead;
+        let landing = self
+            .matcher
+            .find_or_create_lead(&tenant.tenant_id, std::slice::from_ref(&identity), || {
+                opens_lead.then(|| {
+                    new_lead(
+                        &tenant,
+                        &message,
+                        &phone,
+                        idempotency.clone(),
+                        touch.clone(),
+                        envelope,
+                        self.log.ids().new_id(),
+                        self.log.ids().new_id(),
+                        now,
+                    )
+                })
+            })
+            .await?;
+        let entry = match landing {
+            Landing::Found(found) => {
+                let card = found
+                    .best
+                    .unwrap_or_else(|| unreachable!("found has a best card"));
                 let write = CardInteraction {
                     idempotency: idempotency.clone(),
                     entry: timeline_entry(&card.card_id, &message, envelope),
                     card: card.clone(),
                     touch: touch.clone(),
                 };
-                let outcome = self
+                match self
                     .repo
                     .record_interaction(&tenant.tenant_id, &write)
-                    .await?;
-                let (result, note) = match outcome {
-                    WriteOutcome::Applied => (
-                        LogResult::Success,
-                        format!(
+                    .await?
+                {
+                    WriteOutcome::Applied => self
+                        .entry(envelope, OP, LogResult::Success, attempt)
+                        .card_id(card.card_id.clone())
+                        .external_message(format!(
                             "added to the timeline of {} card {} ({})",
                             kind_name(card.kind),
                             card.card_id,
                             crate::mask::mask_name(&card.display_name)
-                        ),
-                    ),
-                    WriteOutcome::Duplicate => (
-                        LogResult::Duplicate,
-                        "already processed; nothing changed".to_string(),
-                    ),
-                };
-                self.log
-                    .write(
-                        self.entry(envelope, OP, result, attempt)
-                            .card_id(card.card_id)
-                            .external_message(note),
-                    )
-                    .await;
-                return Ok(());
+                        )),
+                    WriteOutcome::Duplicate => {
+                        duplicate(self.entry(envelope, OP, LogResult::Duplicate, attempt))
+                    }
+                }
             }
-            let settings = tenant.integrations.whatsapp.as_ref();
-            let creates_lead = settings.is_none_or(|s| s.create_lead_for_unknown_numbers);
-            if !message.content.opens_lead() || !creates_lead {
+            Landing::Created(card) => {
+                let with_task = tenant.default_owner.is_some()
+                    && settings.is_some_and(|s| s.create_task_for_new_lead);
+                self.entry(envelope, OP, LogResult::Success, attempt)
+                    .card_id(card.card_id.clone())
+                    .external_message(format!(
+                        "new WhatsApp lead {}{}",
+                        crate::mask::mask_name(&card.display_name),
+                        if with_task {
+                            " with a task for its owner"
+                        } else {
+                            ""
+                        }
+                    ))
+            }
+            Landing::Duplicate => {
+                duplicate(self.entry(envelope, OP, LogResult::Duplicate, attempt))
+            }
+            Landing::Declined => {
                 let why = if creates_lead {
                     "a reaction or system notice from an unknown number opens no lead"
                 } else {
                     "lead creation for unknown numbers is off for this tenant"
                 };
-                self.log
-                    .write(
-                        self.entry(envelope, OP, LogResult::Ignored, attempt)
-                            .external_message(why),
-                    )
-                    .await;
-                return Ok(());
+                self.entry(envelope, OP, LogResult::Ignored, attempt)
+                    .external_message(why)
             }
-            let lead = new_lead(
-                &tenant,
-                &message,
-                &phone,
-                idempotency.clone(),
-                touch.clone(),
-                envelope,
-                self.log.ids().new_id(),
-                self.log.ids().new_id(),
-                now,
-            );
-            let card_id = lead.card.card_id.clone();
-            match self.repo.create_lead(&tenant.tenant_id, &lead).await? {
-                NewLeadOutcome::Created => {
-                    let note = format!(
-                        "new WhatsApp lead {}{}",
-                        crate::mask::mask_name(&lead.card.display_name),
-                        if lead.task.is_some() {
-                            " with a task for its owner"
-                        } else {
-                            ""
-                        }
-                    );
-                    self.log
-                        .write(
-                            self.entry(envelope, OP, LogResult::Success, attempt)
-                                .card_id(card_id)
-                                .external_message(note),
-                        )
-                        .await;
-                    return Ok(());
-                }
-                NewLeadOutcome::Duplicate => {
-                    self.log
-                        .write(
-                            self.entry(envelope, OP, LogResult::Duplicate, attempt)
-                                .external_message("already processed; nothing changed"),
-                        )
-                        .await;
-                    return Ok(());
-                }
-                NewLeadOutcome::IdentityTaken => continue,
-            }
-        }
-        Err(ProcessError::retryable(
-            "identity_conflict",
-            "the sender's card was created concurrently; retrying",
-        ))
+        };
+        self.log.write(entry).await;
+        Ok(())
     }
 
     async fn status(
