@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod dynamodb;
 pub mod lambda;
+pub mod partner;
 pub mod secrets;
 pub mod sqs;
 pub mod system;

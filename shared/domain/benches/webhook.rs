@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use onecrm_domain::envelope::TraceId;
+use onecrm_domain::ingress::{InboundRequest, IngressPorts};
 use onecrm_domain::log::IntegrationLog;
 use onecrm_domain::meta::sign;
 use onecrm_domain::tenant::{TenantConfig, TenantId, TenantRoute};
@@ -24,18 +25,19 @@ fn main() {
             tenant_id: tenant,
             name: "Demo".into(),
             default_owner: None,
-            whatsapp: None,
+            integrations: Default::default(),
             created_at: chrono::Utc::now(),
         },
         &[
             TenantRoute::WhatsAppPhoneNumberId("106540352242922".into()),
             TenantRoute::WhatsAppBusinessAccount("102290129340398".into()),
         ],
+        Some("1000000000000001"),
     );
     let secrets = Arc::new(MemorySecrets::default());
     secrets.set(
-        "onecrm/tenants/demo/whatsapp",
-        r#"{"app_secret":"demo-app-secret","verify_token":"demo-verify-token"}"#,
+        "onecrm/apps/meta/1000000000000001",
+        r#"{"app_secret":"demo-app-secret"}"#,
     );
     let log = IntegrationLog::new(
         Arc::new(MemoryLogSink::default()),
@@ -44,24 +46,36 @@ fn main() {
         90,
     );
     let webhook = WhatsAppWebhook::new(
-        tenants,
-        secrets,
-        Arc::new(MemoryQueue::default()),
-        log,
+        IngressPorts {
+            tenants,
+            secrets,
+            queue: Arc::new(MemoryQueue::default()),
+            archive: Arc::new(MemoryArchive::default()),
+            log,
+        },
         WebhookSettings {
-            secret_prefix: "onecrm/tenants/".into(),
+            tenant_secret_prefix: "onecrm/tenants/".into(),
+            app_secret_prefix: "onecrm/apps/".into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            default_app_id: None,
+            retention_days: 90,
         },
     );
     let events = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/whatsapp-inbound");
     for name in ["text-message", "multi-event"] {
         let body = std::fs::read(format!("{events}/{name}.body.json")).expect("sample body");
         let signature = sign(b"demo-app-secret", &body);
+        let headers = [("x-hub-signature-256", signature.as_str())];
+        let request = InboundRequest {
+            body: &body,
+            headers: &headers,
+            source_ip: None,
+        };
         let trace = TraceId::new("bench");
         let mut micros: Vec<f64> = (0..RUNS)
             .map(|_| {
                 let start = Instant::now();
-                let reply = runtime.block_on(webhook.deliver(Some(&signature), &body, &trace));
+                let reply = runtime.block_on(webhook.deliver(&request, &trace));
                 assert_eq!(reply.status, 200, "{}", reply.body);
                 start.elapsed().as_secs_f64() * 1e6
             })

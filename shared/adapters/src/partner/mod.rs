@@ -1,0 +1,330 @@
+//! The one way to call a partner (Graph API, InsurUp, Karel, Logo, Express): per-call timeouts,
+//! retries with exponential backoff and jitter that honour `Retry-After`, one token refresh on
+//! 401, a circuit breaker per tenant and partner, and exactly one integration-log record per
+//! call with the request and response masked. Base URLs come from configuration
+//! ([`endpoint`]), so local sandboxes stand in for partners.
+
+mod breaker;
+mod retry;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use onecrm_domain::envelope::TraceId;
+use onecrm_domain::error::PortError;
+use onecrm_domain::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
+use onecrm_domain::ports::Secret;
+use onecrm_domain::tenant::TenantId;
+use serde_json::{json, Value};
+
+pub use breaker::{BreakerSettings, CircuitBreakers};
+pub use retry::{retry_after, RetryPolicy};
+
+/// A partner's base URL: `PARTNER_URL_<NAME>` when set (a local sandbox, a test server), else
+/// the partner's real address.
+pub fn endpoint(name: &str, default: &str) -> String {
+    let variable = format!("PARTNER_URL_{}", name.to_ascii_uppercase());
+    crate::config::optional(&variable)
+        .unwrap_or_else(|| default.to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Where a bearer token comes from (Secrets Manager, an OAuth refresh); `refresh` after a 401.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    async fn token(&self, refresh: bool) -> Result<Secret, PortError>;
+}
+
+pub struct PartnerRequest<'a> {
+    pub tenant: &'a TenantId,
+    pub integration: Integration,
+    /// `graph.lead.get`, `insurup.customer.get`, `karel.opportunity.create`...
+    pub operation: &'static str,
+    pub method: reqwest::Method,
+    pub url: String,
+    pub body: Option<Value>,
+    pub trace: &'a TraceId,
+    pub token: Option<&'a dyn TokenSource>,
+    /// The partner's id of what this call is about, for the log.
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+pub struct PartnerClient {
+    http: reqwest::Client,
+    log: IntegrationLog,
+    policy: RetryPolicy,
+    breakers: CircuitBreakers,
+}
+
+/// Why one attempt did not succeed.
+enum Failure {
+    /// Worth another attempt, after at least this long (`Retry-After`).
+    Retry {
+        status: Option<u16>,
+        body: Value,
+        wait: Option<Duration>,
+        reason: String,
+    },
+    Unauthorized {
+        body: Value,
+    },
+    Final {
+        status: Option<u16>,
+        body: Value,
+        reason: String,
+    },
+}
+
+impl PartnerClient {
+    pub fn new(
+        log: IntegrationLog,
+        policy: RetryPolicy,
+        breaker: BreakerSettings,
+    ) -> Result<Self, PortError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(policy.connect_timeout)
+            .timeout(policy.attempt_timeout)
+            .user_agent("onecrm-integrations")
+            .build()
+            .map_err(|e| PortError::Rejected(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            log,
+            policy,
+            breakers: CircuitBreakers::new(breaker),
+        })
+    }
+
+    /// Sends the request; `Ok` is a 2xx answer. Exactly one log record is written per call.
+    pub async fn send(&self, request: PartnerRequest<'_>) -> Result<PartnerResponse, PortError> {
+        let started = Instant::now();
+        let breaker_key = (request.tenant.clone(), request.integration);
+        if let Err(open_for) = self.breakers.admit(&breaker_key) {
+            let error = PortError::Unavailable(format!(
+                "{} is failing for this tenant; calls paused for {}s",
+                request.integration.as_str(),
+                open_for.as_secs().max(1)
+            ));
+            self.record(&request, Err((&error, None, Value::Null)), 0, started)
+                .await;
+            return Err(error);
+        }
+        let mut refreshed = false;
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let token = match request.token {
+                Some(source) => match source.token(refreshed).await {
+                    Ok(token) => Some(token),
+                    Err(e) => break Err((e, None, Value::Null)),
+                },
+                None => None,
+            };
+            match self.attempt(&request, token.as_ref()).await {
+                Ok(response) => break Ok(response),
+                // One fresh token, then the same attempt again.
+                Err(Failure::Unauthorized { .. }) if !refreshed && request.token.is_some() => {
+                    refreshed = true;
+                }
+                Err(Failure::Unauthorized { body }) => {
+                    break Err((
+                        PortError::Unauthorized("the partner refused our credentials".into()),
+                        Some(401),
+                        body,
+                    ))
+                }
+                Err(Failure::Final {
+                    status,
+                    body,
+                    reason,
+                }) => break Err((PortError::Rejected(reason), status, body)),
+                Err(Failure::Retry {
+                    status,
+                    body,
+                    wait,
+                    reason,
+                }) => {
+                    let delay = self.policy.delay(attempt, wait);
+                    let out_of_time = started.elapsed() + delay > self.policy.total_budget;
+                    if attempt >= self.policy.max_attempts || out_of_time {
+                        let reason = match wait {
+                            Some(w) if out_of_time => {
+                                format!("{reason}; partner asked to retry after {}s", w.as_secs())
+                            }
+                            _ => reason,
+                        };
+                        break Err((PortError::Unavailable(reason), status, body));
+                    }
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        };
+        match &result {
+            Ok(_) => self.breakers.success(&breaker_key),
+            Err((e, _, _)) if e.is_retryable() => self.breakers.failure(&breaker_key),
+            Err(_) => {}
+        }
+        match result {
+            Ok(response) => {
+                self.record(&request, Ok(&response), attempt, started).await;
+                Ok(response)
+            }
+            Err((error, status, body)) => {
+                self.record(&request, Err((&error, status, body)), attempt, started)
+                    .await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        request: &PartnerRequest<'_>,
+        token: Option<&Secret>,
+    ) -> Result<PartnerResponse, Failure> {
+        let mut call = self.http.request(request.method.clone(), &request.url);
+        if let Some(token) = token {
+            call = call.bearer_auth(token.expose());
+        }
+        if let Some(body) = &request.body {
+            call = call.json(body);
+        }
+        let response = match call.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let reason = if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    format!("connection failed: {}", without_url(e))
+                };
+                return Err(Failure::Retry {
+                    status: None,
+                    body: Value::Null,
+                    wait: None,
+                    reason,
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        let wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry_after(v, std::time::SystemTime::now()));
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let reason = if e.is_timeout() {
+                    "timed out reading the answer".into()
+                } else {
+                    format!("answer cut off: {}", without_url(e))
+                };
+                return Err(Failure::Retry {
+                    status: Some(status),
+                    body: Value::Null,
+                    wait: None,
+                    reason,
+                });
+            }
+        };
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            Value::String(String::from_utf8_lossy(&bytes).chars().take(2000).collect())
+        });
+        match status {
+            200..=299 => Ok(PartnerResponse { status, body }),
+            401 => Err(Failure::Unauthorized { body }),
+            408 | 425 | 429 | 500 | 502 | 503 | 504 => Err(Failure::Retry {
+                status: Some(status),
+                body,
+                wait,
+                reason: format!("HTTP {status}"),
+            }),
+            _ => Err(Failure::Final {
+                status: Some(status),
+                body,
+                reason: format!("HTTP {status}"),
+            }),
+        }
+    }
+
+    async fn record(
+        &self,
+        request: &PartnerRequest<'_>,
+        outcome: Result<&PartnerResponse, (&PortError, Option<u16>, Value)>,
+        attempts: u32,
+        started: Instant,
+    ) {
+        let (result, status, response_body) = match &outcome {
+            Ok(r) => (LogResult::Success, Some(r.status), r.body.clone()),
+            Err((_, status, body)) => (LogResult::Error, *status, body.clone()),
+        };
+        let mut entry = LogEntry::new(
+            request.tenant.clone(),
+            request.integration,
+            LogDirection::Outbound,
+            request.operation,
+            result,
+            request.trace.clone(),
+        )
+        .attempt(attempts)
+        .payload(json!({
+            "request": { "method": request.method.as_str(), "url": redact_url(&request.url), "body": request.body },
+            "response": { "status": status, "body": response_body },
+        }));
+        entry.duration_ms = Some(started.elapsed().as_millis() as u64);
+        if let Some(status) = status {
+            entry = entry.http_status(status);
+        }
+        if let Some(id) = &request.external_id {
+            entry = entry.external_id(id.clone());
+        }
+        if let Err((error, _, _)) = &outcome {
+            entry = entry.error(error.code(), error.to_string());
+        }
+        self.log.write(entry).await;
+    }
+}
+
+/// reqwest's errors name the URL, which may carry a token in its query.
+fn without_url(e: reqwest::Error) -> String {
+    let text = e.without_url().to_string();
+    text.chars().take(200).collect()
+}
+
+/// Query parameters whose names look like credentials are replaced before the URL is logged.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return url.split('?').next().unwrap_or_default().to_string();
+    };
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            let secret = ["token", "secret", "key", "password", "signature", "code"]
+                .iter()
+                .any(|s| k.to_ascii_lowercase().contains(s));
+            (
+                k.into_owned(),
+                if secret { "***".into() } else { v.into_owned() },
+            )
+        })
+        .collect();
+    if pairs.is_empty() {
+        return parsed.to_string();
+    }
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+/// Shared between functions so each builds one client (one connection pool, one TLS config).
+pub type SharedPartnerClient = Arc<PartnerClient>;
+
+#[cfg(test)]
+mod tests;
