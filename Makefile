@@ -59,10 +59,12 @@ tenant: tools
 # What the integrations stored, on the running `make dev` stack (TENANT defaults to demo).
 TENANT ?= demo
 card: tools
+	@infra/require-dev.sh
 	@set -a; . .local/dev/stack.env; set +a; \
 	 cargo run -q -p onecrm-admin -- card --tenant $(TENANT) --phone "$(PHONE)"
 
 logs: tools
+	@infra/require-dev.sh
 	@set -a; . .local/dev/stack.env; set +a; \
 	 cargo run -q -p onecrm-admin -- logs --tenant $(TENANT) $(if $(TRACE),--trace $(TRACE)) $(if $(CODE),--error-code $(CODE))
 

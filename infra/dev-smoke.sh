@@ -6,13 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/bootstrap.sh
 py=.venv/bin/python
-export MOTO_PORT=${MOTO_PORT:-$($py infra/stack.py free-port)}
+export MOTO_PORT=${MOTO_PORT:-0}
 export LAMBDA_PORT=${LAMBDA_PORT:-$($py infra/stack.py free-port)}
 log=.local/dev-smoke.log
 mkdir -p .local
 setsid infra/dev.sh > "$log" 2>&1 &
 dev=$!
 stop() { kill -TERM -- "-$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; }
+moto_pid() { pgrep -f "infra/emulator.py serve --port $MOTO_PORT --port-file .local/dev/moto.port"; }
 trap stop EXIT
 
 url="http://127.0.0.1:$LAMBDA_PORT/lambda-url/whatsapp-inbound/whatsapp"
@@ -35,9 +36,10 @@ set -a; . .local/dev/stack.env; set +a
 for _ in $(seq 1 120); do
   found=$($py - <<'PY'
 import boto3, os
-item = boto3.client("dynamodb").get_item(TableName=os.environ["CRM_TABLE"],
-    Key={"pk": {"S": "T#demo#ID#PHONE#+905331234567"}, "sk": {"S": "ID"}}).get("Item")
-print(item["display_name"]["S"] if item else "")
+items = boto3.client("dynamodb").query(TableName=os.environ["CRM_TABLE"],
+    KeyConditionExpression="pk = :pk AND begins_with(sk, :card)",
+    ExpressionAttributeValues={":pk": {"S": "T#demo#ID#PHONE#+905331234567"}, ":card": {"S": "CARD#"}})["Items"]
+print(items[0]["display_name"]["S"] if items else "")
 PY
 )
   [ -n "$found" ] && break
@@ -48,7 +50,7 @@ echo "lead created through make dev: $found"
 stop
 trap - EXIT
 sleep 1
-if pgrep -f "moto_server -H 127.0.0.1 -p $MOTO_PORT" >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null; then
+if moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null; then
   echo "make dev left processes running"; exit 1
 fi
 echo "make dev smoke test: ok"

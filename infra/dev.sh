@@ -1,34 +1,35 @@
 #!/usr/bin/env bash
 # `make dev`: the whole system on this machine, in the foreground. Ctrl-C stops everything it
-# started. Emulator on MOTO_PORT (5050), functions on LAMBDA_PORT (9000).
+# started; if any part dies, it says which and stops the rest. Emulator on MOTO_PORT (5050; 0
+# picks a free one), functions on LAMBDA_PORT (9000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/bootstrap.sh
+. infra/lib.sh
 export PATH="$PWD/.venv/bin:$PATH"
 moto_port=${MOTO_PORT:-5050}
 lambda_port=${LAMBDA_PORT:-9000}
 dir=.local/dev
 mkdir -p "$dir"
 py=.venv/bin/python
-endpoint="http://127.0.0.1:$moto_port"
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$moto_port" "$lambda_port"; do
-  if port_taken "$p"; then echo "port $p is in use (another make dev?); set MOTO_PORT / LAMBDA_PORT"; exit 1; fi
-done
+if port_taken "$lambda_port"; then echo "port $lambda_port is in use (another make dev?); set LAMBDA_PORT"; exit 1; fi
 
-pids=()
+pids=() names=()
 cleanup() {
   trap - EXIT INT TERM
   echo; echo "stopping local stack..."
-  for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do stop_group "$pid" 5; done
+  rm -f "$dir/stack.env"
 }
 trap cleanup EXIT INT TERM
 # Each service in its own process group, so stopping it stops its children too.
-start() { local name=$1; shift; setsid "$@" > "$dir/$name.log" 2>&1 & pids+=($!); }
+start() { local name=$1; shift; setsid "$@" > "$dir/$name.log" 2>&1 & pids+=($!); names+=("$name"); }
 
-start moto .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port"
+start_emulator "$dir" "$moto_port"
+pids+=("$EMULATOR_PID"); names+=(moto)
+endpoint="http://127.0.0.1:$EMULATOR_PORT"
 $py infra/stack.py wait --endpoint "$endpoint"
 $py infra/stack.py provision --endpoint "$endpoint" --stage local --env-out "$dir/stack.env" --sources-out "$dir/sources.json"
 set -a; . "$dir/stack.env"; set +a
@@ -38,7 +39,11 @@ cargo run -q -p onecrm-admin -- seed-demo
 
 echo "starting cargo lambda watch (first build takes a few minutes; log: $dir/functions.log)..."
 start functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$lambda_port" --env-file "$dir/stack.env"
-for _ in $(seq 1 600); do port_taken "$lambda_port" && break; sleep 0.5; done
+for _ in $(seq 1 600); do
+  port_taken "$lambda_port" && break
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "cargo lambda watch stopped; see $dir/functions.log"; tail -n 20 "$dir/functions.log"; exit 1; }
+  sleep 0.5
+done
 start poller "$py" infra/poller.py run --sources "$dir/sources.json" --invoke-url "http://127.0.0.1:$lambda_port"
 
 cat <<INFO
@@ -69,5 +74,15 @@ then, in another terminal:
 
 INFO
 tail -n +1 -f "$dir/poller.log" &
-pids+=($!)
-wait "${pids[0]}"
+tail_pid=$!
+# Watch every part: one that dies is named, with the end of its log, and the stack stops.
+while sleep 1; do
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      kill "$tail_pid" 2>/dev/null || true
+      echo; echo "make dev: ${names[$i]} stopped unexpectedly; last lines of $dir/${names[$i]}.log:"
+      tail -n 15 "$dir/${names[$i]}.log" 2>/dev/null || true
+      exit 1
+    fi
+  done
+done

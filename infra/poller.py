@@ -5,11 +5,15 @@
       SQS: long-polls each queue, sends batches shaped exactly like Lambda's SQS events to the
       function through cargo-lambda's Invoke API, deletes what succeeded and leaves reported
       failures to come back after the visibility timeout (SQS itself moves them to the DLQ
-      after maxReceiveCount). Schedules: `rate(...)` expressions fire on their period.
+      after maxReceiveCount); as many pollers per queue as the source's MaximumConcurrency.
+      Schedules: `rate(...)` fires on its period, `cron(...)` in its ScheduleExpressionTimezone
+      as EventBridge Scheduler does.
   poller.py fire --sources FILE --invoke-url URL --function LOGICAL_ID
       Invokes a scheduled function once with its configured Input (as EventBridge Scheduler).
 """
 import argparse
+import calendar
+import datetime as dt
 import json
 import re
 import signal
@@ -17,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from zoneinfo import ZoneInfo
 
 import boto3
 
@@ -112,15 +117,79 @@ def run_sqs(source, invoke_url, sqs, region):
 
 
 RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+CRON = re.compile(r"cron\((.+)\)")
+MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
+DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
+
+
+def cron_field(text, low, high, names=None):
+    """The values one EventBridge cron field allows: `*`, `?`, `5`, `1-5`, `MON-FRI`, `0/15`, lists."""
+    if text in ("*", "?"):
+        return set(range(low, high + 1))
+    values = set()
+    for part in text.upper().split(","):
+        tokens = re.split(r"[-/]", part)
+        if not all(t in ("*", "") or t.isdigit() or t in (names or {}) for t in tokens):
+            raise ValueError(f"cron field '{part}': only numbers, names, ranges, lists and steps are supported locally (not L, W or #)")
+        part, _, step = part.partition("/")
+        if part in ("*", ""):
+            start, end = low, high
+        elif "-" in part:
+            a, b = part.split("-", 1)
+            start, end = (names or {}).get(a) or int(a), (names or {}).get(b) or int(b)
+        else:
+            start = (names or {}).get(part) or int(part)
+            end = high if step else start
+        values.update(range(start, end + 1, int(step) if step else 1))
+    if not values or min(values) < low or max(values) > high:
+        raise ValueError(f"cron field '{text}' is outside {low}-{high}")
+    return values
+
+
+def next_cron(expression, timezone, after):
+    """The first time after `after` (aware) that `cron(min hour dom month dow year)` fires in `timezone`."""
+    match = CRON.fullmatch(expression.strip())
+    fields = match.group(1).split() if match else []
+    if len(fields) != 6:
+        raise ValueError(f"'{expression}' is not cron(minutes hours day-of-month month day-of-week year)")
+    minutes, hours = cron_field(fields[0], 0, 59), cron_field(fields[1], 0, 23)
+    doms, months = cron_field(fields[2], 1, 31), cron_field(fields[3], 1, 12, MONTHS)
+    dows, years = cron_field(fields[4], 1, 7, DAYS), cron_field(fields[5], 1970, 2199)
+    zone = ZoneInfo(timezone)
+    local = after.astimezone(zone)
+    day = local.date()
+    for _ in range(366 * 8):
+        # EventBridge numbers weekdays 1 (SUN) to 7 (SAT); Python 0 (MON) to 6 (SUN).
+        dow = (day.weekday() + 1) % 7 + 1
+        if day.year in years and day.month in months and day.day in doms and dow in dows:
+            for hour in sorted(hours):
+                for minute in sorted(minutes):
+                    candidate = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+                    if candidate > after:
+                        return candidate
+        day += dt.timedelta(days=1)
+    raise ValueError(f"'{expression}' never fires")
 
 
 def run_schedule(source, invoke_url):
-    match = RATE.fullmatch(source["expression"].strip())
-    if not match:
-        print(f"{source['binary']}: '{source['expression']}' fires only with `poller.py fire`", flush=True)
+    expression = source["expression"].strip()
+    match = RATE.fullmatch(expression)
+    if match:
+        seconds = int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+        while not stop.wait(seconds):
+            fire(source, invoke_url)
         return
-    seconds = int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
-    while not stop.wait(seconds):
+    timezone = source.get("timezone") or "UTC"
+    try:
+        next_cron(expression, timezone, dt.datetime.now(dt.timezone.utc))
+    except ValueError as e:
+        print(f"{source['binary']}: {e}; fire it with `poller.py fire`", flush=True)
+        return
+    while not stop.is_set():
+        when = next_cron(expression, timezone, dt.datetime.now(dt.timezone.utc))
+        print(f"{source['binary']}: next run {when.isoformat()} ({timezone})", flush=True)
+        if stop.wait(max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())):
+            return
         fire(source, invoke_url)
 
 
@@ -153,9 +222,12 @@ def main():
     region = sqs.meta.region_name
     threads = []
     for source in sources:
-        target = run_sqs if source["kind"] == "sqs" else run_schedule
-        extra = (args.invoke_url, sqs, region) if source["kind"] == "sqs" else (args.invoke_url,)
-        threads.append(threading.Thread(target=target, args=(source, *extra), daemon=True))
+        if source["kind"] == "sqs":
+            # As many concurrent batches as the event source's MaximumConcurrency allows.
+            for _ in range(max(1, int(source.get("maximum_concurrency", 1)))):
+                threads.append(threading.Thread(target=run_sqs, args=(source, args.invoke_url, sqs, region), daemon=True))
+        else:
+            threads.append(threading.Thread(target=run_schedule, args=(source, args.invoke_url), daemon=True))
     for t in threads:
         t.start()
     print(f"poller: {len(threads)} event source(s) -> {args.invoke_url}", flush=True)

@@ -10,6 +10,7 @@
 """
 import argparse
 import json
+import re
 import socket
 import sys
 import time
@@ -180,14 +181,26 @@ class Stack:
         env.update(res.get("Properties", {}).get("Environment", {}).get("Variables", {}))
         return {k: str(self.resolve(v)) for k, v in env.items()}
 
+    @staticmethod
+    def binary(logical_id, res):
+        return res.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical_id)
+
     def env(self):
+        """One file for every function (cargo lambda watch takes one): each function's own
+        variables scoped as <FUNCTION>__<NAME> (the functions read those first, see
+        shared/adapters/src/config.rs), plus the plain name wherever all functions agree, for
+        tools and tests."""
         out = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
                "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+        values = {}
         for logical_id, res in self.functions():
+            scope = re.sub(r"[^A-Za-z0-9]", "_", self.binary(logical_id, res)).upper()
             for k, v in self.function_env(res).items():
-                if k in out and out[k] != v:
-                    sys.exit(f"{logical_id}: {k}={v} conflicts with {out[k]} from another function")
-                out[k] = v
+                out[f"{scope}__{k}"] = v
+                values.setdefault(k, set()).add(v)
+        for k, vs in values.items():
+            if len(vs) == 1:
+                out[k] = next(iter(vs))
         for logical_id, _ in self.of_type("AWS::SQS::Queue"):
             out[f"QUEUE_URL_{logical_id}"] = self.ref(logical_id)
         for logical_id, _ in self.of_type("AWS::DynamoDB::Table"):
@@ -197,7 +210,7 @@ class Stack:
     def sources(self):
         out = []
         for logical_id, res in self.functions():
-            binary = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary", logical_id)
+            binary = self.binary(logical_id, res)
             for event in res.get("Properties", {}).get("Events", {}).values():
                 p = event.get("Properties", {})
                 if event["Type"] == "SQS":
@@ -208,10 +221,12 @@ class Stack:
                                 "batch_size": int(p.get("BatchSize", 10)),
                                 "maximum_batching_window_seconds": int(p.get("MaximumBatchingWindowInSeconds", 0)),
                                 "report_batch_item_failures": "ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
+                                "maximum_concurrency": int((p.get("ScalingConfig") or {}).get("MaximumConcurrency", 2)),
                                 "env": self.function_env(res)})
                 elif event["Type"] in ("Schedule", "ScheduleV2"):
                     out.append({"kind": "schedule", "function_logical_id": logical_id, "binary": binary,
                                 "expression": self.resolve(p.get("Schedule") or p.get("ScheduleExpression")),
+                                "timezone": self.resolve(p.get("ScheduleExpressionTimezone", "UTC")),
                                 "input": self.resolve(p.get("Input", "{}")), "env": self.function_env(res)})
         return out
 

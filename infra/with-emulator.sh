@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Runs a command against a private emulator: moto on a free loopback port, the stack from
-# template.yaml provisioned as stage "test", its environment exported. Moto always stops.
+# Runs a command against a private emulator: moto (through infra/emulator.py, which binds a free
+# loopback port before reporting it) with the stack from template.yaml provisioned as stage
+# "test" and its environment exported. The emulator always stops, killed after a grace period.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/bootstrap.sh
+. infra/lib.sh
 dir=.local/test
 mkdir -p "$dir"
 py=.venv/bin/python
-port=$($py infra/stack.py free-port)
-endpoint="http://127.0.0.1:$port"
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" > "$dir/moto.log" 2>&1 &
-moto=$!
-trap 'kill $moto 2>/dev/null; wait $moto 2>/dev/null || true' EXIT INT TERM
+start_emulator "$dir" 0
+trap 'stop_group "$EMULATOR_PID" 5' EXIT INT TERM
+endpoint="http://127.0.0.1:$EMULATOR_PORT"
 $py infra/stack.py wait --endpoint "$endpoint"
 $py infra/stack.py provision --endpoint "$endpoint" --stage test --env-out "$dir/stack.env" --sources-out "$dir/sources.json"
 set -a

@@ -21,12 +21,28 @@ class StackTest(unittest.TestCase):
         self.assertEqual(env["MAX_RECEIVE_COUNT"], "5")
         self.assertTrue(int(env["LOG_RETENTION_DAYS"]) <= 180)
 
+    def test_each_functions_own_variables_are_scoped_to_it(self):
+        env = self.stack.env()
+        self.assertEqual(env["WHATSAPP_WORKER__MAX_RECEIVE_COUNT"], "5")
+        self.assertEqual(env["WHATSAPP_INBOUND__WHATSAPP_QUEUE_URL"], env["WHATSAPP_QUEUE_URL"])
+        self.assertNotIn("WHATSAPP_WORKER__WHATSAPP_QUEUE_URL", env, "only the function that sets it")
+
+    def test_a_variable_two_functions_set_differently_is_only_scoped(self):
+        fn = lambda value: {"Type": "AWS::Serverless::Function", "Metadata": {"BuildProperties": {"Binary": value}},  # noqa: E731
+                            "Properties": {"Environment": {"Variables": {"MODE": value}}}}
+        template = stack.load_template(TEMPLATE)
+        template["Resources"].update({"A": fn("fn-a"), "B": fn("fn-b")})
+        env = stack.Stack(template, "http://127.0.0.1:1", "unit").env()
+        self.assertEqual((env["FN_A__MODE"], env["FN_B__MODE"]), ("fn-a", "fn-b"))
+        self.assertNotIn("MODE", env)
+
     def test_sqs_event_sources_come_from_the_template(self):
         [source] = [s for s in self.stack.sources() if s["kind"] == "sqs"]
         self.assertEqual(source["binary"], "whatsapp-worker")
         self.assertEqual(source["batch_size"], 10)
         self.assertTrue(source["report_batch_item_failures"])
         self.assertEqual(source["queue_arn"], "arn:aws:sqs:eu-central-1:123456789012:onecrm-unit-whatsapp-events")
+        self.assertEqual(source["maximum_concurrency"], 10)
 
     def test_short_tags_and_sub(self):
         self.assertEqual(self.stack.resolve({"Fn::Sub": "${AWS::Partition}:${Stage}:${WhatsAppEventsQueue.QueueName}"}),
