@@ -42,9 +42,12 @@ build: tools
 	 else echo "arm64: target not installed here; 'sam build' builds it on a machine that has it"; fi
 	@infra/check-glibc.sh $(FUNCTIONS)
 
+# Cold start and RSS at the first poll, then RSS after 100 warm invocations on a private
+# emulator with the demo tenant (inbound first: the worker replays the envelopes it queued).
 bench: tools
 	cargo lambda build --release --x86-64 --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))
-	.venv/bin/python infra/bench.py --bins $(subst $(space),$(comma),$(FUNCTIONS)) --runs 20
+	infra/with-emulator.sh bash -c 'cargo run -q -p onecrm-admin -- seed-demo >/dev/null && \
+	  .venv/bin/python infra/bench.py --bins $(subst $(space),$(comma),$(FUNCTIONS)) --runs 20 --warm 100 --env-file .local/test/stack.env' 
 	cargo bench -q -p onecrm-domain --features testing --bench webhook
 
 events: tools

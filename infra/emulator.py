@@ -6,6 +6,9 @@
 Binds the listening socket itself and only then hands it to moto's WSGI app, so the port it
 reports is already ours: no other process can take it between choosing and binding (port 0 picks
 a free one). The port is written to --port-file once the socket is bound. SIGTERM/SIGINT stop it.
+
+It also applies infra/moto_patch.py (DynamoDB transactions in constant time, whatever the table
+size), refusing to start if moto's patched function has changed.
 """
 import argparse
 import os
@@ -41,6 +44,13 @@ def serve(host, port, port_file=None):
     os.environ["MOTO_PORT"] = str(port)
     # Imported after MOTO_PORT is set: moto builds queue URLs from it.
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    import moto_patch
+
+    try:
+        moto_patch.apply()
+    except moto_patch.MotoChanged as e:
+        sys.exit(f"emulator: {e}")
 
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(host, port, app, threaded=True, fd=sock.fileno())

@@ -44,12 +44,19 @@ async fn an_event_that_does_not_parse_is_kept_and_its_neighbours_are_processed()
             strange["type"] = json!("interactive");
             strange["interactive"] =
                 json!({ "type": "carousel_reply", "carousel_reply": { "id": "c" } });
+            // Twice: one held item, and no batch naming a key twice (DynamoDB refuses those).
+            messages.as_array_mut().unwrap().push(strange.clone());
             messages.as_array_mut().unwrap().push(strange);
         }),
     );
     let response = whatsapp_inbound::handle(&inbound, request).await.unwrap();
     assert_eq!(response.status(), 200, "{:?}", body_json(&response));
-    assert_eq!(body_json(&response)["held"], 1);
+    assert_eq!(
+        body_json(&response)["held"],
+        2,
+        "{:?}",
+        body_json(&response)
+    );
     assert_eq!(
         queue.drain(&stack.worker(&queue)).await,
         1,
@@ -87,7 +94,7 @@ async fn an_event_that_does_not_parse_is_kept_and_its_neighbours_are_processed()
         held[0].reason
     );
     let errors = stack.error_logs(&tenant.id, "unparsed_event").await;
-    assert_eq!(errors.len(), 1);
+    assert_eq!(errors.len(), 2, "each occurrence is logged");
     assert!(
         !serde_json::to_string(&errors)
             .unwrap()
@@ -433,4 +440,52 @@ async fn listings_follow_cursors_past_the_first_page() {
         .await
         .is_err());
     let _: Value = json!(null);
+}
+
+#[tokio::test]
+async fn imports_are_idempotent_and_a_lead_card_without_details_still_takes_messages() {
+    use onecrm_domain::party::{Card, CardKind};
+    use onecrm_domain::phone::PhoneNumber;
+    let (stack, tenant, queue) = setup(false).await;
+    let crm = stack.crm();
+    let phone = PhoneNumber::parse("+905331234567").unwrap();
+    // An imported lead with its phone written twice and no lead details (older data).
+    let mut card = Card::person_customer(
+        "01-imported",
+        "İthal Kayıt",
+        vec![phone.clone(), phone],
+        Utc::now(),
+    );
+    card.kind = CardKind::Lead;
+    card.customer = None;
+    assert_eq!(
+        crm.create_card(&tenant.id, &card).await.unwrap(),
+        NewLeadOutcome::Created
+    );
+    assert_eq!(
+        crm.create_card(&tenant.id, &card).await.unwrap(),
+        NewLeadOutcome::Duplicate,
+        "run again: nothing changes"
+    );
+    let response = whatsapp_inbound::handle(
+        &stack.inbound(&queue),
+        signed_request("text-message", &tenant, |b| b),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let worker = stack.worker(&queue);
+    let poll = queue.poll(&worker, None).await;
+    assert_eq!(
+        (poll.received, poll.failed),
+        (1, 0),
+        "no endless retries on a card without lead details"
+    );
+    assert_eq!(
+        crm.timeline(&tenant.id, "01-imported", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -68,6 +68,12 @@ enum Command {
         #[arg(long, env = "META_APP_SECRET", hide_env_values = true)]
         app_secret: String,
     },
+    /// Delivers events held for a WhatsApp number to the tenant that now owns it (add-tenant
+    /// does this itself; run it again if a delivery raced the registration).
+    Release {
+        #[arg(long)]
+        whatsapp_phone_number_id: String,
+    },
     /// Lists events held for routes no tenant owns yet (they are delivered on registration).
     Unrouted {
         #[arg(long, default_value = "whatsapp")]
@@ -148,6 +154,7 @@ async fn add_tenant(
     secrets: &SecretsManagerStore,
     settings: &Settings,
     args: TenantArgs,
+    release_again: bool,
 ) -> Result<TenantId, Box<dyn std::error::Error>> {
     let tenant_id = TenantId::parse(&args.id)?;
     let config = TenantConfig {
@@ -199,8 +206,21 @@ async fn add_tenant(
         )
     );
     release_held(&routes).await?;
+    if release_again {
+        // Webhooks remember an unknown number for a few seconds, and a delivery may be in flight
+        // during the registration: whatever they held meanwhile is released once more.
+        println!(
+            "waiting {}s for the webhooks' caches, then releasing held events once more...",
+            RELEASE_AGAIN_AFTER.as_secs()
+        );
+        tokio::time::sleep(RELEASE_AGAIN_AFTER).await;
+        release_held(&routes).await?;
+    }
     Ok(tenant_id)
 }
+
+/// Longer than the webhooks' unknown-route cache (10 s).
+const RELEASE_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(12);
 
 async fn set_meta_app_secret(
     secrets: &SecretsManagerStore,
@@ -279,10 +299,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
     match cli.command {
         Command::AddTenant(args) => {
-            add_tenant(&crm, &secrets, &settings, *args).await?;
+            add_tenant(&crm, &secrets, &settings, *args, true).await?;
         }
         Command::SeedDemo => {
-            let tenant = add_tenant(&crm, &secrets, &settings, demo()).await?;
+            let tenant = add_tenant(&crm, &secrets, &settings, demo(), false).await?;
             // A known customer, so the demo shows both paths: new lead and existing card.
             let now = Utc::now();
             let customer = Card {
@@ -383,6 +403,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             records.items.iter().for_each(print_log);
             print_next(&records.next);
+        }
+        Command::Release {
+            whatsapp_phone_number_id,
+        } => {
+            release_held(&[TenantRoute::WhatsAppPhoneNumberId(whatsapp_phone_number_id)]).await?;
         }
         Command::SetMetaAppSecret { app_id, app_secret } => {
             set_meta_app_secret(&secrets, &settings, &app_id, &app_secret).await?;

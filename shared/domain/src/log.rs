@@ -17,6 +17,18 @@ use crate::tenant::TenantId;
 pub const MAX_RETENTION_DAYS: i64 = 180;
 /// Payloads beyond this are cut so a record stays far below DynamoDB's 400 KB item limit.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+/// Messages (ours or a partner's) are cut here: they are read on a screen, and an error that
+/// quotes a forged body must not carry it into the log.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+fn cut(text: &str) -> String {
+    let masked = mask::mask_text(text);
+    if masked.chars().count() <= MAX_MESSAGE_CHARS {
+        return masked;
+    }
+    let head: String = masked.chars().take(MAX_MESSAGE_CHARS).collect();
+    format!("{head}…")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -272,12 +284,12 @@ impl IntegrationLog {
             trace_id: entry.trace_id,
             occurred_at: now,
             error_code: entry.error_code,
-            error_message: entry.error_message.map(|m| mask::mask_text(&m)),
+            error_message: entry.error_message.map(|m| cut(&m)),
             http_status: entry.http_status,
             payload: entry.payload.map(masked_payload),
-            external_message: entry.external_message.map(|m| mask::mask_text(&m)),
+            external_message: entry.external_message.map(|m| cut(&m)),
             // A wamid is the sender's number in base64: the log keeps a hash of it.
-            external_id: entry.external_id.map(|id| mask::mask_text(&id)),
+            external_id: entry.external_id.map(|id| cut(&id)),
             card_id: entry.card_id,
             attempt: entry.attempt,
             duration_ms: entry.duration_ms,

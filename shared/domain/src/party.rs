@@ -228,14 +228,10 @@ impl Card {
         }
     }
 
-    /// Every identity key this card claims (phones, e-mails, tax id, external ids).
+    /// Every identity key this card has (phones, e-mails, tax id, external ids), each once.
     pub fn identity_keys(&self) -> Vec<IdentityKey> {
-        let mut keys: Vec<IdentityKey> = self
-            .phones
-            .iter()
-            .cloned()
-            .map(IdentityKey::Phone)
-            .collect();
+        let mut keys: Vec<IdentityKey> = Vec::new();
+        keys.extend(self.phones.iter().cloned().map(IdentityKey::Phone));
         keys.extend(self.emails.iter().cloned().map(IdentityKey::Email));
         if let Some(tax) = self.customer.as_ref().and_then(|c| c.tax_id.clone()) {
             keys.push(IdentityKey::TaxId(tax));
@@ -248,6 +244,8 @@ impl Card {
                     id: id.clone(),
                 }),
         );
+        let mut seen = std::collections::HashSet::new();
+        keys.retain(|k| seen.insert(k.key()));
         keys
     }
 }

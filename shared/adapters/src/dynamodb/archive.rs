@@ -3,7 +3,7 @@
 //!
 //! | item               | pk                                             | sk                     | gsi1 (pk / sk)                          |
 //! |--------------------|------------------------------------------------|------------------------|-----------------------------------------|
-//! | delivery part      | `T#<t>#RAW#<trace>`                            | `<integration>#<part>` |                                         |
+//! | delivery part      | `T#<t>#RAW#<trace>`                            | `<integration>#<received|released id>#<part>` |                  |
 //! | unparsed event     | `T#<t>#UNPARSED#<integration>`                 | `<content id>`         |                                         |
 //! | unrouted event     | `UNROUTED#<integration>#<route key>`           | `<content id>`         | `UNROUTED#<integration>` / `<received>#<id>` |
 //! Everything expires with the log retention (TTL `expires_at`).
@@ -31,6 +31,12 @@ pub const MAX_BATCH_WRITE: usize = 25;
 /// Text per item, well under DynamoDB's 400 KB item limit once keys and attributes are added.
 pub const MAX_TEXT_PER_ITEM: usize = 300 * 1024;
 const UNPROCESSED_ATTEMPTS: u32 = 4;
+/// A held event's reason and context are ours to bound (serde messages quote the input).
+const MAX_NOTE_CHARS: usize = 2000;
+
+fn bounded(text: &str) -> String {
+    text.chars().take(MAX_NOTE_CHARS).collect()
+}
 
 pub struct ArchiveStore {
     client: Client,
@@ -88,6 +94,9 @@ fn held_from_item(item: &Item) -> Result<HeldEvent, PortError> {
         .ok_or_else(|| broken("received_at"))?;
     Ok(HeldEvent {
         hold,
+        verified_by: attr(item, "verified_by")
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or_default(),
         integration,
         id: attr(item, "sk").ok_or_else(|| broken("sk"))?.into(),
         trace_id: TraceId::new(attr(item, "trace_id").unwrap_or_default()),
@@ -104,6 +113,23 @@ fn held_from_item(item: &Item) -> Result<HeldEvent, PortError> {
     })
 }
 
+/// The first item of each `(pk, sk)`: the same event held twice is one item.
+fn unique_keys(items: Vec<Item>) -> Vec<Item> {
+    let key = |i: &Item| {
+        (
+            attr(i, "pk").map(str::to_string),
+            attr(i, "sk").map(str::to_string),
+        )
+    };
+    let mut out: Vec<Item> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.iter().any(|o| key(o) == key(&item)) {
+            out.push(item);
+        }
+    }
+    out
+}
+
 impl ArchiveStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -117,6 +143,7 @@ impl ArchiveStore {
         let text = serde_json::to_string(&d.units).unwrap_or_default();
         let parts = pieces(&text, MAX_TEXT_PER_ITEM);
         let count = parts.len();
+        let group = d.released.as_deref().unwrap_or("received");
         parts
             .into_iter()
             .enumerate()
@@ -126,7 +153,10 @@ impl ArchiveStore {
                         "pk".into(),
                         s(keys::raw_delivery(&d.tenant_id, d.trace_id.as_str())),
                     ),
-                    ("sk".into(), s(format!("{}#{i:04}", d.integration.as_str()))),
+                    (
+                        "sk".into(),
+                        s(format!("{}#{group}#{i:04}", d.integration.as_str())),
+                    ),
                     ("entity".into(), s("raw_delivery")),
                     ("tenant_id".into(), s(d.tenant_id.as_str())),
                     ("received_at".into(), s(to_sortable(&d.received_at))),
@@ -150,14 +180,18 @@ impl ArchiveStore {
             ("path".into(), s(h.path.clone())),
             // An event over the item limit cannot be a real partner event; keep what fits.
             ("raw".into(), s(raw[0])),
-            ("reason".into(), s(h.reason.clone())),
+            ("reason".into(), s(bounded(&h.reason))),
+            (
+                "verified_by".into(),
+                s(serde_json::to_string(&h.verified_by).unwrap_or_default()),
+            ),
             ("expires_at".into(), n(h.expires_at)),
         ]);
         if raw.len() > 1 {
             item.insert("truncated_from_bytes".into(), n(h.raw.len()));
         }
         if let Some(context) = &h.context {
-            item.insert("context".into(), s(context.clone()));
+            item.insert("context".into(), s(bounded(context)));
         }
         match &h.hold {
             Hold::Unparsed(tenant) => {
@@ -175,10 +209,12 @@ impl ArchiveStore {
         item
     }
 
-    /// BatchWriteItem in groups of 25, retrying what DynamoDB leaves unprocessed.
+    /// BatchWriteItem in groups of 25, retrying what DynamoDB leaves unprocessed. One key
+    /// appears once (DynamoDB refuses a batch that names a key twice; the same unparsed event
+    /// twice in one delivery is one held item).
     async fn put_all(&self, items: Vec<Item>) -> Result<(), PortError> {
         let mut requests: Vec<WriteRequest> = Vec::with_capacity(items.len());
-        for item in items {
+        for item in unique_keys(items) {
             let put = PutRequest::builder()
                 .set_item(Some(item))
                 .build()
@@ -228,6 +264,8 @@ impl ArchiveStore {
             .query()
             .table_name(&self.table)
             .set_index_name(index.map(str::to_string))
+            // The table itself reads consistently: a release never sees a held event it deleted.
+            .set_consistent_read(index.is_none().then_some(true))
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", partition_attribute)
             .expression_attribute_values(":pk", s(partition.clone()));
@@ -239,36 +277,53 @@ impl ArchiveStore {
         })
     }
 
-    /// The units of one archived delivery of a tenant, as `(path, raw JSON)`.
+    /// The units of one archived delivery of a tenant, as `(path, raw JSON)`: as received, then
+    /// any parts delivered later (held events released to the tenant).
     pub async fn delivery(
         &self,
         tenant: &TenantId,
         trace: &str,
     ) -> Result<Vec<(String, String)>, PortError> {
         let partition = keys::raw_delivery(tenant, trace);
-        let mut text = String::new();
+        // sk `<integration>#<group>#<part>`: a group's parts join into one JSON text.
+        let mut groups: Vec<(String, String)> = Vec::new();
         let mut page = PageRequest::first(100);
         loop {
             let query = self
                 .client
                 .query()
                 .table_name(&self.table)
+                .consistent_read(true)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(partition.clone()));
             let (items, next) = cursor::query_page(query, "pk", &partition, &page).await?;
             for item in &items {
-                text.push_str(attr(item, "units").unwrap_or_default());
+                let sk = attr(item, "sk").unwrap_or_default();
+                let group = sk
+                    .rsplit_once('#')
+                    .map(|(g, _)| g)
+                    .unwrap_or(sk)
+                    .to_string();
+                let text = attr(item, "units").unwrap_or_default();
+                match groups.last_mut() {
+                    Some((g, joined)) if *g == group => joined.push_str(text),
+                    _ => groups.push((group, text.to_string())),
+                }
             }
             match next {
                 Some(next) => page = PageRequest::after(100, next),
                 None => break,
             }
         }
-        if text.is_empty() {
-            return Ok(Vec::new());
+        // "received" sorts after "<held id>" hex? Put the delivery as received first.
+        groups.sort_by_key(|(g, _)| !g.ends_with("#received"));
+        let mut units = Vec::new();
+        for (_, text) in groups {
+            let part: Vec<(String, String)> = serde_json::from_str(&text)
+                .map_err(|e| PortError::Rejected(format!("archived delivery is broken: {e}")))?;
+            units.extend(part);
         }
-        serde_json::from_str(&text)
-            .map_err(|e| PortError::Rejected(format!("archived delivery is broken: {e}")))
+        Ok(units)
     }
 }
 
@@ -338,6 +393,24 @@ impl EventArchive for ArchiveStore {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_key_is_written_once_per_batch() {
+        let item = |pk: &str, sk: &str, v: &str| {
+            Item::from([
+                ("pk".to_string(), s(pk)),
+                ("sk".to_string(), s(sk)),
+                ("v".to_string(), s(v)),
+            ])
+        };
+        let unique = unique_keys(vec![
+            item("a", "1", "x"),
+            item("b", "1", "y"),
+            item("a", "1", "z"),
+        ]);
+        assert_eq!(unique.len(), 2);
+        assert_eq!(attr(&unique[0], "v"), Some("x"));
+    }
 
     proptest! {
         #[test]

@@ -186,7 +186,8 @@ impl CrmRepository for CrmStore {
             // `lead` is a DynamoDB reserved word. Only the touch moves: the profile is not rewritten.
             Some(card_key()
                 .update_expression("SET updated_at = :now, #lead.last_touch = :touch, last_touch_ms = :ms")
-                .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_touch_ms) OR last_touch_ms <= :ms)")
+                // A lead card without its lead details cannot take a touch: the fallback records the entry.
+                .condition_expression("attribute_exists(pk) AND attribute_exists(#lead) AND (attribute_not_exists(last_touch_ms) OR last_touch_ms <= :ms)")
                 .expression_attribute_names("#lead", "lead")
                 .expression_attribute_values(":touch", value)
                 .expression_attribute_values(":ms", n(write.touch.at.timestamp_millis()))
@@ -219,8 +220,9 @@ impl CrmRepository for CrmStore {
                 Committed::ConditionFailed(_) => break,
             }
         }
-        Err(PortError::Unavailable(format!(
-            "card {} vanished while recording",
+        // Retrying cannot bring a deleted card back; the message goes the DLQ way for an operator.
+        Err(PortError::Rejected(format!(
+            "card {} does not exist (deleted?)",
             write.card.card_id
         )))
     }
@@ -279,6 +281,8 @@ impl CrmRepository for CrmStore {
         )?;
         match tx.commit(&self.client).await? {
             Committed::Applied => Ok(NewLeadOutcome::Created),
+            // The card exists already (an import run again): nothing changed.
+            Committed::ConditionFailed("card") => Ok(NewLeadOutcome::Duplicate),
             Committed::Duplicate | Committed::ConditionFailed(_) => {
                 Ok(NewLeadOutcome::IdentityTaken)
             }

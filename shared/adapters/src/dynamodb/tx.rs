@@ -21,6 +21,8 @@ use super::{keys, n, port_error, s, Item};
 pub const MAX_ACTIONS: usize = 100;
 /// DynamoDB's item size limit (attribute names and values).
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// DynamoDB's limit on one transaction's total size.
+pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
 /// Attempts when another transaction holds one of our items (the SDK does not retry these).
 const CONFLICT_ATTEMPTS: u32 = 4;
 
@@ -40,6 +42,8 @@ pub struct Transaction {
     actions: Vec<TransactWriteItem>,
     labels: Vec<&'static str>,
     idempotent: bool,
+    /// Bytes of the items put so far (updates and checks are small and not counted).
+    bytes: usize,
 }
 
 /// Approximate stored size of an item as DynamoDB counts it: names plus values.
@@ -77,6 +81,7 @@ impl Transaction {
             actions: Vec::new(),
             labels: Vec::new(),
             idempotent: false,
+            bytes: 0,
         }
     }
 
@@ -141,6 +146,13 @@ impl Transaction {
                 "{label} is {size} bytes; DynamoDB items are at most {MAX_ITEM_BYTES}"
             )));
         }
+        if self.bytes + size > MAX_TRANSACTION_BYTES {
+            return Err(PortError::Rejected(format!(
+                "adding {label} makes the transaction {} bytes; at most {MAX_TRANSACTION_BYTES}",
+                self.bytes + size
+            )));
+        }
+        self.bytes += size;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))

@@ -111,6 +111,9 @@ pub struct ArchivedDelivery {
     pub received_at: DateTime<Utc>,
     /// `(path, raw JSON)` of each of this tenant's units.
     pub units: Vec<(String, String)>,
+    /// `None` for the delivery as received; a held event's id when it is delivered later, so it
+    /// is archived beside the original, never over it.
+    pub released: Option<String>,
     pub expires_at: i64,
 }
 
@@ -126,6 +129,9 @@ pub enum Hold {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldEvent {
     pub hold: Hold,
+    /// The credentials that authenticated the delivery (unrouted events: the registering
+    /// tenant's own must be one of them).
+    pub verified_by: Vec<String>,
     pub integration: Integration,
     /// Content hash: a redelivered event overwrites its own hold instead of doubling it.
     pub id: String,
@@ -157,6 +163,9 @@ pub struct IngressSettings {
 struct Admitted {
     by_tenant: Vec<(TenantId, Vec<Unit>)>,
     unrouted: Vec<Unit>,
+    /// The credentials (secret names) that verified it: a held event is released only to a
+    /// tenant whose own credential is among them.
+    verified_by: Vec<String>,
 }
 
 pub struct Ingress {
@@ -307,12 +316,12 @@ impl Ingress {
             Ok(units) => units,
             Err(error) => return Err(self.refuse(&nobody, request, trace, 400, &[error]).await),
         };
-        let mut routes: Vec<&TenantRoute> = Vec::new();
-        for unit in &units {
-            if !routes.contains(&&unit.route) {
-                routes.push(&unit.route);
-            }
-        }
+        let mut seen: HashSet<&TenantRoute> = HashSet::with_capacity(units.len());
+        let routes: Vec<&TenantRoute> = units
+            .iter()
+            .map(|u| &u.route)
+            .filter(|r| seen.insert(*r))
+            .collect();
         // Before authentication: a fixed, small number of look-ups.
         let mut targets: Vec<(TenantRoute, Option<RouteTarget>)> = Vec::new();
         for route in routes.iter().take(MAX_ROUTE_LOOKUPS_BEFORE_AUTH) {
@@ -364,6 +373,7 @@ impl Ingress {
         let mut admitted = Admitted {
             by_tenant: Vec::new(),
             unrouted: Vec::new(),
+            verified_by: verified.into_iter().flatten().collect(),
         };
         for unit in units {
             let target = targets
@@ -440,37 +450,7 @@ impl Ingress {
             Ok(admitted) => admitted,
             Err(reply) => return reply,
         };
-        let received_at = self.log.clock().now();
-        let expires_at = (received_at + Duration::days(self.settings.retention_days)).timestamp();
-        let mut envelopes = Vec::new();
-        let mut kept = Vec::new();
-        let mut reports = Vec::new();
-        for (tenant, units) in &admitted.by_tenant {
-            let report = self.parse_for(
-                tenant,
-                units,
-                trace,
-                received_at,
-                expires_at,
-                &mut envelopes,
-                &mut kept,
-            );
-            reports.push(report);
-        }
-        for unit in &admitted.unrouted {
-            kept.push(Kept::Held(HeldEvent {
-                hold: Hold::Unrouted(unit.route.clone()),
-                integration: self.spec.integration(),
-                id: content_id(&unit.raw),
-                trace_id: trace.clone(),
-                received_at,
-                path: unit.path.clone(),
-                raw: unit.raw.clone(),
-                context: unit.context.clone(),
-                reason: "no tenant owns this route yet".into(),
-                expires_at,
-            }));
-        }
+        let (envelopes, kept, reports) = self.prepare(&admitted, trace);
         let (queued, archived) =
             futures::join!(self.queue.enqueue(&envelopes), self.archive.keep(&kept));
         let failure = match (queued, archived) {
@@ -487,7 +467,7 @@ impl Ingress {
             return self.unavailable_as(&tenant, trace, code, &e).await;
         }
         for report in reports {
-            self.log_report(report, trace).await;
+            self.log_report(report, trace, true).await;
         }
         if !admitted.unrouted.is_empty() {
             let mut routes: Vec<String> = admitted.unrouted.iter().map(|u| u.route.key()).collect();
@@ -516,6 +496,45 @@ impl Ingress {
                 "trace_id": trace.as_str(),
             }),
         )
+    }
+
+    /// Every admitted unit parsed: envelopes to queue, items to keep (raw deliveries, unparsed
+    /// and unrouted events), and one report per tenant for the log.
+    fn prepare(
+        &self,
+        admitted: &Admitted,
+        trace: &TraceId,
+    ) -> (Vec<Envelope>, Vec<Kept>, Vec<TenantReport>) {
+        let received_at = self.log.clock().now();
+        let expires_at = (received_at + Duration::days(self.settings.retention_days)).timestamp();
+        let (mut envelopes, mut kept, mut reports) = (Vec::new(), Vec::new(), Vec::new());
+        for (tenant, units) in &admitted.by_tenant {
+            reports.push(self.parse_for(
+                tenant,
+                units,
+                trace,
+                received_at,
+                expires_at,
+                &mut envelopes,
+                &mut kept,
+            ));
+        }
+        for unit in &admitted.unrouted {
+            kept.push(Kept::Held(HeldEvent {
+                hold: Hold::Unrouted(unit.route.clone()),
+                verified_by: admitted.verified_by.clone(),
+                integration: self.spec.integration(),
+                id: content_id(&unit.raw),
+                trace_id: trace.clone(),
+                received_at,
+                path: unit.path.clone(),
+                raw: unit.raw.clone(),
+                context: unit.context.clone(),
+                reason: "no tenant owns this route yet".into(),
+                expires_at,
+            }));
+        }
+        (envelopes, kept, reports)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -549,6 +568,7 @@ impl Ingress {
                 .iter()
                 .map(|u| (u.path.clone(), u.raw.clone()))
                 .collect(),
+            released: None,
             expires_at,
         }));
         for unit in units {
@@ -579,6 +599,7 @@ impl Ingress {
                             .push((path.clone(), raw.clone(), reason.clone()));
                         kept.push(Kept::Held(HeldEvent {
                             hold: Hold::Unparsed(tenant.clone()),
+                            verified_by: Vec::new(),
                             integration: self.spec.integration(),
                             id: content_id(&raw),
                             trace_id: trace.clone(),
@@ -604,7 +625,7 @@ impl Ingress {
 
     /// One success record per tenant holding only that tenant's parts, then one error record
     /// per unparsed event and per partner notice.
-    async fn log_report(&self, report: TenantReport, trace: &TraceId) {
+    async fn log_report(&self, report: TenantReport, trace: &TraceId, with_summary: bool) {
         let mut summary = format!("{} event(s) queued", report.queued);
         if !report.unparsed.is_empty() {
             summary.push_str(&format!("; {} kept as unparsed", report.unparsed.len()));
@@ -612,14 +633,16 @@ impl Ingress {
         if !report.ignored.is_empty() {
             summary.push_str(&format!("; not handled: {}", report.ignored.join(", ")));
         }
-        self.log
-            .write(
-                self.entry(&report.tenant, LogResult::Success, trace)
-                    .http_status(200)
-                    .payload(serde_json::Value::Array(report.payload))
-                    .external_message(summary),
-            )
-            .await;
+        if with_summary {
+            self.log
+                .write(
+                    self.entry(&report.tenant, LogResult::Success, trace)
+                        .http_status(200)
+                        .payload(serde_json::Value::Array(report.payload))
+                        .external_message(summary),
+                )
+                .await;
+        }
         for (path, raw, reason) in report.unparsed {
             self.log
                 .write(
@@ -651,11 +674,15 @@ impl Ingress {
     }
 
     /// Delivers the events held for `route` to the tenant that now owns it: parsed, queued (or
-    /// kept as unparsed), then released. Returns how many held parts were delivered.
+    /// kept as unparsed), then released. An event is delivered only if the tenant's own
+    /// credential (its Meta app) is one that authenticated it; others are dropped with an error
+    /// record (another app's tenant could otherwise claim them). Safe to run again: returns how
+    /// many held parts were delivered.
     pub async fn release_unrouted(&self, route: &TenantRoute) -> Result<usize, PortError> {
         let Some(target) = self.tenants.resolve_fresh(route).await? else {
             return Ok(0);
         };
+        let credential = self.auth.secret_name(&target);
         let mut delivered = 0;
         loop {
             let page = self
@@ -666,6 +693,25 @@ impl Ingress {
                 return Ok(delivered);
             }
             for held in page.items {
+                let authentic = match &credential {
+                    Some(name) => held.verified_by.contains(name),
+                    None => true,
+                };
+                if !authentic {
+                    self.archive.release(&held).await?;
+                    self.log
+                        .write(
+                            self.entry(&target.tenant_id, LogResult::Error, &held.trace_id).error(
+                                "unrouted_credential_mismatch",
+                                format!(
+                                    "{} was held from a delivery this tenant's credential did not sign; dropped",
+                                    held.path
+                                ),
+                            ),
+                        )
+                        .await;
+                    continue;
+                }
                 let unit = Unit {
                     route: route.clone(),
                     path: held.path.clone(),
@@ -682,10 +728,15 @@ impl Ingress {
                     &mut envelopes,
                     &mut kept,
                 );
+                for k in &mut kept {
+                    if let Kept::Delivery(d) = k {
+                        d.released = Some(held.id.clone());
+                    }
+                }
                 self.queue.enqueue(&envelopes).await?;
                 self.archive.keep(&kept).await?;
                 self.archive.release(&held).await?;
-                self.log_report(report, &held.trace_id).await;
+                self.log_report(report, &held.trace_id, true).await;
                 delivered += 1;
             }
         }
@@ -703,29 +754,27 @@ impl Ingress {
             Ok(admitted) => admitted,
             Err(reply) => return reply,
         };
-        let Some((tenant, units)) = admitted.by_tenant.into_iter().next() else {
+        let Some(tenant) = admitted.by_tenant.first().map(|(t, _)| t.clone()) else {
             let error = FieldError::new("route", "unknown_tenant", "no tenant owns this route");
             return self
                 .refuse(&TenantId::unresolved(), request, trace, 400, &[error])
                 .await;
         };
-        let received_at = self.log.clock().now();
-        let expires_at = (received_at + Duration::days(self.settings.retention_days)).timestamp();
-        let (mut envelopes, mut kept) = (Vec::new(), Vec::new());
-        let report = self.parse_for(
-            &tenant,
-            &units,
-            trace,
-            received_at,
-            expires_at,
-            &mut envelopes,
-            &mut kept,
-        );
-        if let Err(e) = self.archive.keep(&kept).await {
+        let (mut envelopes, kept, reports) = self.prepare(&admitted, trace);
+        // The first event is answered now; any others go the usual, durable way.
+        let first = (!envelopes.is_empty()).then(|| envelopes.remove(0));
+        let (queued, archived) =
+            futures::join!(self.queue.enqueue(&envelopes), self.archive.keep(&kept));
+        if let Err(e) = queued.and(archived) {
             return self.unavailable(&tenant, trace, &e).await;
         }
-        let Some(envelope) = envelopes.into_iter().next() else {
-            self.log_report(report, trace).await;
+        for report in reports {
+            // The answered event's own record comes from the handler; a summary only when more
+            // was queued.
+            let with_summary = report.queued > 1 || report.tenant != tenant;
+            self.log_report(report, trace, with_summary).await;
+        }
+        let Some(envelope) = first else {
             return HttpReply::json(
                 200,
                 &json!({ "status": "unparsed", "trace_id": trace.as_str() }),

@@ -154,6 +154,56 @@ async fn a_delivery_for_no_known_route_is_held_when_the_deployments_app_signed_i
 }
 
 #[tokio::test]
+async fn held_events_go_only_to_a_tenant_whose_own_app_signed_them() {
+    let s = setup(Some("app-a"));
+    assert_eq!(post(&s, "gamma:e1", "app-a-secret").await.status, 200);
+    let held = s.archive.held();
+    assert_eq!(held[0].verified_by, ["apps/meta/app-a".to_string()]);
+    let config = |id: &str| crate::tenant::TenantConfig {
+        tenant_id: TenantId::parse(id).unwrap(),
+        name: id.into(),
+        default_owner: None,
+        integrations: Default::default(),
+        created_at: chrono::Utc::now(),
+    };
+    let gamma = TenantRoute::InsurUpAccount("gamma".into());
+    // Registered by a tenant of another app: not authentic for it, dropped with an error record.
+    s.tenants.add(
+        config("other-app"),
+        std::slice::from_ref(&gamma),
+        Some("app-b"),
+    );
+    assert_eq!(s.ingress.release_unrouted(&gamma).await.unwrap(), 0);
+    assert!(s.archive.held().is_empty() && s.queue.sent().is_empty());
+    let dropped = s
+        .logs
+        .records()
+        .into_iter()
+        .find(|r| r.error_code.as_deref() == Some("unrouted_credential_mismatch"));
+    assert!(dropped.is_some());
+    // Signed by the app of the tenant that registers it: delivered.
+    assert_eq!(post(&s, "delta:e2", "app-a-secret").await.status, 200);
+    let delta = TenantRoute::InsurUpAccount("delta".into());
+    s.tenants.add(
+        config("same-app"),
+        std::slice::from_ref(&delta),
+        Some("app-a"),
+    );
+    assert_eq!(s.ingress.release_unrouted(&delta).await.unwrap(), 1);
+    assert_eq!(s.queue.sent()[0].tenant_id.as_str(), "same-app");
+    let released = s
+        .archive
+        .kept()
+        .into_iter()
+        .filter_map(|k| match k {
+            Kept::Delivery(d) if d.released.is_some() => Some(d),
+            _ => None,
+        })
+        .count();
+    assert_eq!(released, 1, "archived beside the original, never over it");
+}
+
+#[tokio::test]
 async fn every_tenant_of_a_delivery_must_pass_its_own_apps_check() {
     let s = setup(None);
     // Signed with alpha's app only: beta's part is not proven authentic.

@@ -21,6 +21,13 @@ use crate::whatsapp::status::{DeliveryStatus, MessageStatusUpdate};
 use crate::whatsapp::wire;
 
 pub const OBJECT: &str = "whatsapp_business_account";
+/// Meta's ids are at most 20 digits; anything much longer is not an id (and must not be copied
+/// into every unit of a forged body).
+pub const MAX_ID_CHARS: usize = 64;
+/// Parts one delivery may have: Meta batches far fewer; a forged body cannot make millions.
+pub const MAX_UNITS: usize = 5000;
+/// serde's messages quote the offending text; a forged body must not travel into logs whole.
+const MAX_REASON_CHARS: usize = 300;
 
 /// The units of a delivery: one per `entry[].changes[]` item, routed by its
 /// `metadata.phone_number_id`, or by the entry's WhatsApp Business Account id when the change
@@ -53,7 +60,15 @@ pub fn split(body: &[u8]) -> Result<Vec<Unit>, FieldError> {
             format!("must be {OBJECT:?}"),
         ));
     }
-    let mut units = Vec::new();
+    let parts: usize = notification.entry.iter().map(|e| e.changes.len()).sum();
+    if parts > MAX_UNITS {
+        return Err(FieldError::new(
+            "entry",
+            "too_many_parts",
+            format!("{parts} changes in one delivery; at most {MAX_UNITS}"),
+        ));
+    }
+    let mut units = Vec::with_capacity(parts);
     for (e, entry) in notification.entry.into_iter().enumerate() {
         let waba = entry.id.as_ref().and_then(id_text);
         for (c, change) in entry.changes.into_iter().enumerate() {
@@ -74,11 +89,12 @@ pub fn split(body: &[u8]) -> Result<Vec<Unit>, FieldError> {
 
 /// Ids are JSON strings; a number is accepted too (64-bit ids must not go through f64).
 fn id_text(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    let id = match value {
+        serde_json::Value::String(s) => s.trim().to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!id.is_empty() && id.len() <= MAX_ID_CHARS).then_some(id)
 }
 
 fn phone_number_id(change: &str) -> Option<String> {
@@ -119,7 +135,15 @@ fn field_error(e: serde_path_to_error::Error<serde_json::Error>, at: &str) -> Fi
         (false, true) => at.to_string(),
         (false, false) => format!("{at}.{path}"),
     };
-    FieldError::new(field, code, inner.to_string())
+    FieldError::new(field, code, capped(&inner.to_string()))
+}
+
+fn capped(text: &str) -> String {
+    if text.chars().count() <= MAX_REASON_CHARS {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(MAX_REASON_CHARS).collect();
+    format!("{head}…")
 }
 
 fn strict<'a, T: Deserialize<'a>>(raw: &'a str, at: &str) -> Result<T, FieldError> {
@@ -189,10 +213,15 @@ pub fn parse_unit(unit: &Unit) -> Vec<Parsed> {
         let parsed = strict::<wire::Message>(raw.get(), &path)
             .map_err(|e| vec![e])
             .and_then(|message| {
+                // The sender's own contact; a lone contact is the sender's (Meta sends one per sender).
                 let profile_name = contacts
                     .iter()
                     .find(|c| c.wa_id == message.from)
-                    .or(contacts.first())
+                    .or(if contacts.len() == 1 {
+                        contacts.first()
+                    } else {
+                        None
+                    })
                     .and_then(|c| c.profile.as_ref())
                     .and_then(|p| p.name.clone())
                     .map(|n| n.trim().to_string())

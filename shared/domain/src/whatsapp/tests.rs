@@ -687,6 +687,59 @@ async fn a_forged_body_costs_a_few_lookups_and_leaves_no_payload() {
     );
 }
 
+/// Before authentication a forged body cannot make the webhook copy, compare or log much.
+#[tokio::test]
+async fn forged_bodies_are_refused_cheaply_and_leave_no_copy_in_the_log() {
+    let w = world();
+    // Within the test webhook's 64 KB cap, so the parser sees them.
+    let long = "9".repeat(30_000);
+    let many: Vec<Value> = (0..6000).map(|_| json!({})).collect();
+    for (body, code) in [
+        (
+            json!({ "object": "whatsapp_business_account", "entry": [{ "id": long, "changes": [{}] }] }),
+            "missing",
+        ),
+        (
+            json!({ "object": "whatsapp_business_account", "entry": [{ "id": WABA, "changes": many }] }),
+            "too_many_parts",
+        ),
+        (
+            json!({ "object": "whatsapp_business_account", "entry": "x".repeat(50_000) }),
+            "invalid_field",
+        ),
+    ] {
+        let reply = w.post(&body.to_string()).await;
+        assert_eq!(reply.status, 400);
+        assert!(
+            reply.body.contains(code),
+            "{}",
+            &reply.body[..reply.body.len().min(300)]
+        );
+        assert!(
+            reply.body.len() < 2_000,
+            "the answer does not echo the body: {} bytes",
+            reply.body.len()
+        );
+    }
+    assert!(
+        w.log_text().len() < 10_000,
+        "no copy of a forged body in the log"
+    );
+    assert_eq!(w.tenants.lookups.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_message_gets_only_its_own_senders_profile_name() {
+    let body = delivery(messages(
+        json!([{ "profile": { "name": "Başkası" }, "wa_id": "905559998877" }, { "profile": { "name": "Diğeri" }, "wa_id": "905551112233" }]),
+        json!([{ "from": "905331234567", "id": "wamid.N", "timestamp": "1764000000", "type": "text", "text": { "body": "x" } }]),
+    ));
+    let Parsed::Event(event) = &parse_body(&body).unwrap()[0] else {
+        panic!()
+    };
+    assert!(event.payload["profile_name"].is_null(), "{}", event.payload);
+}
+
 /// Defect 5: a wamid is the sender's number in base64; logs keep only a hash of it.
 #[tokio::test]
 async fn logs_hold_no_wamid_and_no_profile_name() {
