@@ -120,12 +120,16 @@ def one_run(binary, name, stack_env):
         cold_ms = (api.first_poll - start) * 1000
         rss = peak_rss_mb(proc.pid)
     finally:
-        proc.kill()
-        proc.wait()
-        api.release.set()
-        api.shutdown()
-        api.server_close()
+        stop(proc, api)
     return cold_ms, rss
+
+
+def stop(proc, api):
+    proc.kill()
+    proc.wait()
+    api.release.set()
+    api.shutdown()
+    api.server_close()
 
 
 def warm_run(binary, name, stack_env, events):
@@ -144,11 +148,7 @@ def warm_run(binary, name, stack_env, events):
         time.sleep(0.2)
         rss = peak_rss_mb(proc.pid)
     finally:
-        proc.kill()
-        proc.wait()
-        api.release.set()
-        api.shutdown()
-        api.server_close()
+        stop(proc, api)
     return rss, api.responses, seconds
 
 
