@@ -6,13 +6,15 @@ FUNCTIONS := whatsapp-inbound whatsapp-worker
 # arm64 is what template.yaml deploys; it is built where its Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: help tools dev test lint unit build bench events tenant card logs clean
+.PHONY: help tools dev test lint unit build bench bench-burst bench-emulator events tenant card logs clean
 
 help:
 	@echo "make dev     local stack: emulator, tables, queues, secrets, demo tenant, functions, SQS poller"
 	@echo "make test    fmt + clippy + cfn-lint + every test against a private emulator"
 	@echo "make build   release bootstrap zips in target/lambda/<function>/"
 	@echo "make bench   cold start and RSS of every function (release build)"
+	@echo "make bench-burst   1,000 WhatsApp events through the running make dev stack"
+	@echo "make bench-emulator   the emulator's transaction cost as tables fill"
 	@echo "make tenant ARGS='--id acme ...'   add a tenant (see README)"
 	@echo "make card PHONE='0533 123 45 67'   the card of a phone: details, notes, tasks, timeline"
 	@echo "make logs [TRACE=id] [CODE=131026]   integration-log records, newest first"
@@ -49,6 +51,15 @@ bench: tools
 	infra/with-emulator.sh bash -c 'cargo run -q -p onecrm-admin -- seed-demo >/dev/null && \
 	  .venv/bin/python infra/bench.py --bins $(subst $(space),$(comma),$(FUNCTIONS)) --runs 20 --warm 100 --env-file .local/test/stack.env' 
 	cargo bench -q -p onecrm-domain --features testing --bench webhook
+
+# A burst through the running `make dev` stack (start it first): throughput, answer times,
+# lost/doubled counts, emulator memory and the emulator's raw transaction rate.
+bench-burst: tools
+	.venv/bin/python infra/bench_burst.py --events $(or $(EVENTS),1000) --senders $(or $(SENDERS),200)
+
+# The emulator's cost of one 6-item transaction at 0, 10k and 100k items (patched vs plain moto).
+bench-emulator: tools
+	.venv/bin/python infra/bench_emulator.py
 
 events: tools
 	.venv/bin/python infra/make_events.py
