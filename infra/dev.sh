@@ -38,7 +38,10 @@ echo "seeding the demo tenant..."
 cargo run -q -p onecrm-admin -- seed-demo
 
 echo "starting cargo lambda watch (first build takes a few minutes; log: $dir/functions.log)..."
-start functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$lambda_port" --env-file "$dir/stack.env"
+# As many instances per function as its busiest event source may run at once (Lambda's
+# MaximumConcurrency; cargo lambda watch defaults to one), unless LAMBDA_CONCURRENCY says less.
+concurrency=${LAMBDA_CONCURRENCY:-$($py -c 'import json,sys; print(max([s.get("maximum_concurrency", 1) for s in json.load(open(sys.argv[1]))] + [2]))' "$dir/sources.json")}
+start functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$lambda_port" --env-file "$dir/stack.env" --concurrency "$concurrency"
 for _ in $(seq 1 600); do
   port_taken "$lambda_port" && break
   kill -0 "${pids[-1]}" 2>/dev/null || { echo "cargo lambda watch stopped; see $dir/functions.log"; tail -n 20 "$dir/functions.log"; exit 1; }

@@ -230,7 +230,7 @@ def main():
             threads.append(threading.Thread(target=run_schedule, args=(source, args.invoke_url), daemon=True))
     for t in threads:
         t.start()
-    print(f"poller: {len(threads)} event source(s) -> {args.invoke_url}", flush=True)
+    print(f"poller: {len(sources)} event source(s), {len(threads)} poller thread(s) -> {args.invoke_url}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -90,6 +90,25 @@ class PatchedTransactions(unittest.TestCase):
         self.assertIsNone(self.get("d"))
 
 
+    def test_a_query_sees_its_whole_partition_in_order_and_pages_as_before(self):
+        t = self.table
+        for i in range(30):
+            self.ddb.put_item(TableName=t, Item={"pk": {"S": "part"}, "sk": {"S": f"{i:03d}"}})
+            self.ddb.put_item(TableName=t, Item={"pk": {"S": f"other{i}"}, "sk": {"S": "x"}})
+        out = self.ddb.query(TableName=t, KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                             ExpressionAttributeValues={":p": {"S": "part"}, ":s": {"S": "01"}}, ScanIndexForward=False)
+        self.assertEqual([i["sk"]["S"] for i in out["Items"]], [f"{i:03d}" for i in range(19, 9, -1)])
+        first = self.ddb.query(TableName=t, KeyConditionExpression="pk = :p", Limit=7,
+                               ExpressionAttributeValues={":p": {"S": "part"}})
+        rest = self.ddb.query(TableName=t, KeyConditionExpression="pk = :p", ExclusiveStartKey=first["LastEvaluatedKey"],
+                              ExpressionAttributeValues={":p": {"S": "part"}})
+        self.assertEqual(len(first["Items"]) + len(rest["Items"]), 30)
+        self.assertEqual(self.ddb.query(TableName=t, KeyConditionExpression="pk = :p",
+                                        ExpressionAttributeValues={":p": {"S": "nobody"}})["Count"], 0)
+        scanned = self.ddb.scan(TableName=t)["Count"]
+        self.assertGreaterEqual(scanned, 60, "a scan still sees the whole table")
+
+
 class PinnedToItsMoto(unittest.TestCase):
     def test_the_patch_refuses_a_changed_function(self):
         self.assertEqual(moto_patch.original_sha256(), moto_patch.ORIGINAL_SHA256,
