@@ -6,7 +6,7 @@ FUNCTIONS := whatsapp-inbound whatsapp-worker
 # arm64 is what template.yaml deploys; it is built where its Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: help tools dev test lint unit build bench bench-burst bench-emulator events tenant card logs clean
+.PHONY: help tools dev test lint unit build bench bench-burst bench-emulator cost events tenant card logs clean
 
 help:
 	@echo "make dev     local stack: emulator, tables, queues, secrets, demo tenant, functions, SQS poller"
@@ -14,6 +14,7 @@ help:
 	@echo "make build   release bootstrap zips in target/lambda/<function>/"
 	@echo "make bench   cold start and RSS of every function (release build)"
 	@echo "make bench-burst   1,000 WhatsApp events through the running make dev stack"
+	@echo "make cost    write/read units, requests and USD per million events of each kind"
 	@echo "make bench-emulator   the emulator's transaction cost as tables fill"
 	@echo "make tenant ARGS='--id acme ...'   add a tenant (see README)"
 	@echo "make card PHONE='0533 123 45 67'   the card of a phone: details, notes, tasks, timeline"
@@ -29,7 +30,7 @@ lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	cfn-lint template.yaml
-	@if cargo tree -i openssl-sys --workspace >/dev/null 2>&1; then echo "openssl-sys must not be in the tree (rustls only)"; exit 1; fi
+	@infra/check-stack.sh
 
 # Domain unit tests only: no emulator, seconds.
 unit:
@@ -60,6 +61,12 @@ bench-burst: tools
 # The emulator's cost of one 6-item transaction at 0, 10k and 100k items (patched vs plain moto).
 bench-emulator: tools
 	.venv/bin/python infra/bench_emulator.py
+
+# What one event costs on AWS (write/read units, requests, USD per million), on a private emulator.
+cost: tools
+	cargo lambda build --release --x86-64 --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))
+	infra/with-emulator.sh bash -c 'cargo run -q -p onecrm-admin -- seed-demo >/dev/null && \
+	  .venv/bin/python infra/cost.py --env-file .local/test/stack.env $(COST_ARGS)'
 
 events: tools
 	.venv/bin/python infra/make_events.py

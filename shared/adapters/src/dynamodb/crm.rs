@@ -1,7 +1,7 @@
 //! The CRM table's cards: identity keys, cards, timelines, notes and tasks.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ConditionCheck, Update};
+use aws_sdk_dynamodb::types::Update;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use onecrm_domain::error::PortError;
@@ -167,7 +167,7 @@ impl CrmRepository for CrmStore {
             .collect()
     }
 
-    /// Idempotency key + timeline entry + the card's activity, in one transaction. A lead's
+    /// Idempotency key + timeline entry (+ a lead's last touch), in one transaction. A lead's
     /// last touch only moves forward: when the message is older than the recorded touch, the
     /// touch condition cancels the first attempt and the entry is recorded without it.
     async fn record_interaction(
@@ -202,16 +202,12 @@ impl CrmRepository for CrmStore {
                 self.timeline_item(tenant, &write.entry)?,
                 None,
             )?;
-            match (&touch, with_touch) {
-                (Some(touch), true) => tx.update("lead's last touch", touch.clone())?,
-                _ => tx.check(
-                    "card",
-                    ConditionCheck::builder()
-                        .key("pk", s(keys::card(tenant, &write.card.card_id)))
-                        .key("sk", s("PROFILE"))
-                        .condition_expression("attribute_exists(pk)"),
-                )?,
-            };
+            // Only a lead's card changes (its last touch). A customer's or contact's card is not
+            // touched at all: the identity look-up just found it, and checking it again would
+            // cost 2 write units per message (a transactional ConditionCheck) for nothing.
+            if let (Some(touch), true) = (&touch, with_touch) {
+                tx.update("lead's last touch", touch.clone())?;
+            }
             match tx.commit(&self.client).await? {
                 Committed::Applied => return Ok(WriteOutcome::Applied),
                 Committed::Duplicate => return Ok(WriteOutcome::Duplicate),

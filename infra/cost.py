@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""What one event costs on AWS: `make cost`.
+
+Drives a fixed mix of events through the real functions (release binaries, on a loopback Lambda
+Runtime API as in `make bench`) against a private emulator, with a recording proxy between the
+functions and the emulator: every DynamoDB, SQS and Secrets Manager request an event causes is
+seen with its items, and priced with DynamoDB's on-demand rules:
+
+  write units: 1 per started KB of the item (the larger of before/after for an update), doubled
+               inside a transaction (a ConditionCheck is counted like a write of the item it
+               checks: the conservative reading), plus one copy per GSI whose keys the item has
+               (both GSIs project ALL);
+  read units:  1 per started 4 KB read (half for eventually consistent reads);
+  requests:    HTTP API per webhook delivery, Lambda per invocation (+ GB-seconds at the measured
+               duration), SQS per request (a send, and the event source's receive + delete).
+
+  cost.py [--events 20] [--region us-east-1] [--price wru=0.625 ...]
+
+Prices (USD per million unless noted) live in PRICES below; --price overrides one.
+"""
+import argparse
+import http.server
+import json
+import math
+import os
+import pathlib
+import sys
+import threading
+import urllib.request
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "infra"))
+
+# On-demand list prices, us-east-1 (the issue's table). Per million unless the name says otherwise.
+PRICES = {
+    "us-east-1": {"wru": 0.625, "rru": 0.125, "http_api": 1.00, "sqs": 0.40, "lambda_requests": 0.20,
+                  "lambda_gb_second": 0.0000133334, "secrets_calls": 5.00},
+}
+LAMBDA_MEMORY_GB = 0.25  # template.yaml Globals MemorySize 256
+GSI_KEYS = ("gsi1pk", "gsi2pk")
+
+
+def value_size(v):
+    """DynamoDB's size of one attribute value, in bytes."""
+    (kind, x), = v.items()
+    if kind == "S":
+        return len(x.encode())
+    if kind == "N":
+        digits = x.lstrip("-").replace(".", "").lstrip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(x)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(value_size(e) + 1 for e in x)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + value_size(e) + 1 for k, e in x.items())
+    if kind in ("SS", "NS", "BS"):
+        return sum(len(str(e)) for e in x)
+    return 0
+
+
+def item_size(item):
+    return sum(len(name.encode()) + value_size(v) for name, v in item.items())
+
+
+def write_units(size, transactional=False, gsi_copies=0):
+    units = max(1, math.ceil(size / 1024))
+    return units * (2 if transactional else 1) + units * gsi_copies
+
+
+def read_units(size, consistent=False):
+    units = max(1, math.ceil(size / 4096))
+    return units if consistent else units / 2
+
+
+def gsi_copies(item):
+    return sum(1 for k in GSI_KEYS if k in item)
+
+
+class Meter:
+    """What the functions asked of AWS, in units, by phase."""
+
+    def __init__(self, dynamodb_client):
+        self.ddb = dynamodb_client  # to read an updated item's size after the update
+        self.phase = None
+        self.lock = threading.Lock()
+        self.usage = {}
+
+    def add(self, key, amount):
+        with self.lock:
+            phase = self.usage.setdefault(self.phase, {})
+            phase[key] = phase.get(key, 0) + amount
+
+    def wru(self, table, operation, units):
+        self.add("wru", units)
+        self.add(f"wru:{table.rsplit('-', 1)[-1]}:{operation}", units)
+
+    def current_size(self, table, key):
+        item = self.ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        return (item_size(item), item) if item else (0, {})
+
+    def dynamodb(self, operation, request, response):
+        self.add(f"dynamodb.{operation}", 1)
+        if operation == "PutItem":
+            item = request["Item"]
+            self.wru(request["TableName"], operation, write_units(item_size(item), gsi_copies=gsi_copies(item)))
+        elif operation == "UpdateItem":
+            size, item = self.current_size(request["TableName"], request["Key"])
+            self.wru(request["TableName"], operation, write_units(size, gsi_copies=gsi_copies(item)))
+        elif operation == "BatchWriteItem":
+            for table, requests in request["RequestItems"].items():
+                for r in requests:
+                    item = r.get("PutRequest", {}).get("Item")
+                    if item:
+                        self.wru(table, operation, write_units(item_size(item), gsi_copies=gsi_copies(item)))
+        elif operation == "TransactWriteItems":
+            cancelled = "CancellationReasons" in response or response.get("__type", "").endswith("TransactionCanceledException")
+            for action in request["TransactItems"]:
+                (kind, op), = action.items()
+                if kind == "Put":
+                    size, item = item_size(op["Item"]), op["Item"]
+                else:
+                    size, item = self.current_size(op["TableName"], op["Key"])
+                # A cancelled transaction still consumes its capacity.
+                copies = 0 if kind == "ConditionCheck" or cancelled else gsi_copies(item)
+                self.wru(op["TableName"], f"Transact.{kind}", write_units(size, transactional=True, gsi_copies=copies))
+        elif operation == "GetItem":
+            size = item_size(response.get("Item", {}))
+            self.add("rru", read_units(size, request.get("ConsistentRead", False)))
+        elif operation == "Query":
+            size = sum(item_size(i) for i in response.get("Items", []))
+            self.add("rru", read_units(size, request.get("ConsistentRead", False)))
+
+
+def start_proxy(upstream, meter):
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+            request = urllib.request.Request(upstream + self.path, data=body, method="POST", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as r:
+                    status, answer, answer_headers = r.status, r.read(), r.headers.items()
+            except urllib.error.HTTPError as e:
+                status, answer, answer_headers = e.code, e.read(), e.headers.items()
+            target = self.headers.get("x-amz-target", "")
+            service, _, operation = target.partition(".")
+            try:
+                parsed_request = json.loads(body or b"{}")
+                parsed_answer = json.loads(answer or b"{}")
+            except ValueError:
+                parsed_request, parsed_answer = {}, {}
+            if service.startswith("DynamoDB"):
+                meter.dynamodb(operation, parsed_request, parsed_answer)
+            elif service == "AmazonSQS":
+                meter.add("sqs", 1)
+            elif service == "secretsmanager":
+                meter.add("secrets_calls", 1)
+            self.send_response(status)
+            for k, v in answer_headers:
+                if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                    self.send_header(k, v)
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main():
+    import boto3
+    import bench
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=20)
+    ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--price", action="append", default=[], help="name=value, e.g. wru=0.625")
+    ap.add_argument("--batch-size", type=int, default=10,
+                    help="events per worker invocation (template BatchSize; a busy queue fills batches)")
+    ap.add_argument("--detail", action="store_true", help="write units by table and operation")
+    ap.add_argument("--env-file", default=str(ROOT / ".local/test/stack.env"))
+    ap.add_argument("--lambda-dir", default=str(ROOT / "target/lambda"))
+    args = ap.parse_args()
+    prices = dict(PRICES[args.region])
+    for p in args.price:
+        k, v = p.split("=", 1)
+        prices[k] = float(v)
+    env = bench.read_env(args.env_file)
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=env["AWS_REGION"])
+    ddb = session.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL"])
+    meter = Meter(ddb)
+    proxy = start_proxy(env["AWS_ENDPOINT_URL"], meter)
+    metered = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy.server_address[1]}")
+    inbound = f"{args.lambda_dir}/whatsapp-inbound/bootstrap"
+    worker = f"{args.lambda_dir}/whatsapp-worker/bootstrap"
+    sample = json.loads((ROOT / "events/whatsapp-inbound/text-message.json").read_text(encoding="utf-8"))
+    status_sample = json.loads((ROOT / "events/whatsapp-inbound/status-read.json").read_text(encoding="utf-8"))
+    from sign import signature
+
+    def deliveries(kind, n):
+        out, run = [], uuid.uuid4().hex[:6]
+        for i in range(n):
+            source = status_sample if kind == "status update" else sample
+            body = json.loads(source["body"])
+            value = body["entry"][0]["changes"][0]["value"]
+            if kind == "status update":
+                value["statuses"][0]["id"] = f"wamid.COST{run}{i}"
+            else:
+                sender = "905321112233" if kind == "message to a known card" else f"90545{int(run, 16) % 1000:03d}{i:04d}"
+                value["contacts"][0]["wa_id"] = sender
+                value["messages"][0].update({"from": sender, "id": f"wamid.COST{run}{i}"})
+            text = json.dumps(body, ensure_ascii=False)
+            event = json.loads(json.dumps(source))
+            event["body"], event["headers"]["x-hub-signature-256"] = text, signature(text.encode())
+            out.append(event)
+        return out
+
+    kinds = ["message to a known card", "new lead", "status update", "duplicate delivery"]
+    per_event = {}
+    for kind in kinds:
+        meter.phase = kind
+        events = deliveries("message to a known card" if kind == "duplicate delivery" else kind, args.events)
+        if kind == "duplicate delivery":
+            # Deliver once outside the meter, then measure the redelivery.
+            meter.phase = None
+            bench.warm_run(inbound, "whatsapp-inbound", metered, events)
+            bench.warm_run(worker, "whatsapp-worker", metered, bench.worker_events(env, args.events))
+            meter.phase = kind
+        _, _, inbound_seconds = bench.warm_run(inbound, "whatsapp-inbound", metered, events)
+        records = bench.worker_events(env, args.events)
+        _, _, worker_seconds = bench.warm_run(worker, "whatsapp-worker", metered, records)
+        usage = meter.usage.get(kind, {})
+        n = args.events
+        lambda_seconds = (inbound_seconds + worker_seconds) / n
+        line = {
+            "wru": usage.get("wru", 0) / n, "rru": usage.get("rru", 0) / n,
+            "dynamodb_requests": sum(v for k, v in usage.items() if k.startswith("dynamodb.")) / n,
+            # the event source's receive + delete, shared by a batch
+            "sqs_requests": usage.get("sqs", 0) / n + 2 / args.batch_size,
+            "http_api_requests": 1, "lambda_invocations": 1 + 1 / args.batch_size,
+            "lambda_gb_seconds": lambda_seconds * LAMBDA_MEMORY_GB,
+            "secrets_calls": usage.get("secrets_calls", 0) / n,
+        }
+        cost = (line["wru"] * prices["wru"] + line["rru"] * prices["rru"] + line["sqs_requests"] * prices["sqs"]
+                + line["http_api_requests"] * prices["http_api"] + line["lambda_invocations"] * prices["lambda_requests"]
+                + line["lambda_gb_seconds"] * prices["lambda_gb_second"] * 1e6 + line["secrets_calls"] * prices["secrets_calls"])
+        line["usd_per_million"] = cost
+        line["dynamodb_usd_per_million"] = line["wru"] * prices["wru"] + line["rru"] * prices["rru"]
+        line["wru_by_table_and_operation"] = {k[4:]: v / n for k, v in sorted(usage.items()) if k.startswith("wru:")}
+        per_event[kind] = line
+    proxy.shutdown()
+    print(f"{'event (WhatsApp)':<26}{'WRU':>7}{'RRU':>7}{'DDB req':>9}{'SQS req':>9}{'Lambda':>8}{'$/M DDB':>9}{'$/M total':>11}")
+    for kind, l in per_event.items():
+        print(f"{kind:<26}{l['wru']:>7.1f}{l['rru']:>7.1f}{l['dynamodb_requests']:>9.1f}{l['sqs_requests']:>9.1f}"
+              f"{l['lambda_invocations']:>8.1f}{l['dynamodb_usd_per_million']:>9.2f}{l['usd_per_million']:>11.2f}")
+        if args.detail:
+            for k, v in l["wru_by_table_and_operation"].items():
+                print(f"    {k:<40}{v:>6.1f} WRU")
+    print(f"prices: {args.region} {json.dumps(prices)}; Lambda {LAMBDA_MEMORY_GB} GB at the measured duration; "
+          f"worker batches of {args.batch_size}")
+    out = ROOT / ".local/cost/report.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"region": args.region, "prices": prices, "per_event": per_event}, indent=2))
+    print(f"report: {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
