@@ -11,8 +11,10 @@ seen with its items, and priced with DynamoDB's on-demand rules:
                checks: the conservative reading), plus one copy per GSI whose keys the item has
                (both GSIs project ALL);
   read units:  1 per started 4 KB read (half for eventually consistent reads);
-  requests:    HTTP API per webhook delivery, Lambda per invocation (+ GB-seconds at the measured
-               duration), SQS per request (a send, and the event source's receive + delete).
+  requests:    HTTP API per webhook delivery, Lambda per invocation (+ GB-seconds at an assumed
+               billed duration: the emulator's latency is not DynamoDB's), SQS per request (a send,
+               and the event source's receive + delete shared by a batch). Secret reads are counted
+               but not charged per event: a warm function reads a secret once per cache period.
 
   cost.py [--events 20] [--region us-east-1] [--price wru=0.625 ...]
 
@@ -188,6 +190,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=10,
                     help="events per worker invocation (template BatchSize; a busy queue fills batches)")
     ap.add_argument("--detail", action="store_true", help="write units by table and operation")
+    ap.add_argument("--billed-ms", type=float, default=40.0,
+                    help="assumed billed Lambda time per event, webhook + worker share (AWS, not the emulator)")
     ap.add_argument("--env-file", default=str(ROOT / ".local/test/stack.env"))
     ap.add_argument("--lambda-dir", default=str(ROOT / "target/lambda"))
     args = ap.parse_args()
@@ -248,12 +252,13 @@ def main():
             # the event source's receive + delete, shared by a batch
             "sqs_requests": usage.get("sqs", 0) / n + 2 / args.batch_size,
             "http_api_requests": 1, "lambda_invocations": 1 + 1 / args.batch_size,
-            "lambda_gb_seconds": lambda_seconds * LAMBDA_MEMORY_GB,
-            "secrets_calls": usage.get("secrets_calls", 0) / n,
+            "lambda_gb_seconds": args.billed_ms / 1000 * LAMBDA_MEMORY_GB,
+            "measured_seconds_per_event_on_emulator": lambda_seconds,
+            "secrets_calls_counted": usage.get("secrets_calls", 0) / n,
         }
         cost = (line["wru"] * prices["wru"] + line["rru"] * prices["rru"] + line["sqs_requests"] * prices["sqs"]
                 + line["http_api_requests"] * prices["http_api"] + line["lambda_invocations"] * prices["lambda_requests"]
-                + line["lambda_gb_seconds"] * prices["lambda_gb_second"] * 1e6 + line["secrets_calls"] * prices["secrets_calls"])
+                + line["lambda_gb_seconds"] * prices["lambda_gb_second"] * 1e6)
         line["usd_per_million"] = cost
         line["dynamodb_usd_per_million"] = line["wru"] * prices["wru"] + line["rru"] * prices["rru"]
         line["wru_by_table_and_operation"] = {k[4:]: v / n for k, v in sorted(usage.items()) if k.startswith("wru:")}
@@ -266,8 +271,8 @@ def main():
         if args.detail:
             for k, v in l["wru_by_table_and_operation"].items():
                 print(f"    {k:<40}{v:>6.1f} WRU")
-    print(f"prices: {args.region} {json.dumps(prices)}; Lambda {LAMBDA_MEMORY_GB} GB at the measured duration; "
-          f"worker batches of {args.batch_size}")
+    print(f"prices: {args.region} {json.dumps(prices)}; Lambda {LAMBDA_MEMORY_GB} GB x {args.billed_ms:.0f} ms "
+          f"per event; worker batches of {args.batch_size}; secret reads cached (not charged per event)")
     out = ROOT / ".local/cost/report.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"region": args.region, "prices": prices, "per_event": per_event}, indent=2))
