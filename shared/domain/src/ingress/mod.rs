@@ -8,6 +8,7 @@
 //! route look-ups, no payload in the log, no secret re-read more than once a minute.
 
 pub mod auth;
+mod types;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,136 +20,17 @@ use sha2::{Digest, Sha256};
 use crate::envelope::{Envelope, TraceId, ENVELOPE_VERSION};
 use crate::error::{FieldError, PortError};
 use crate::http::HttpReply;
-use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
+use crate::log::{IntegrationLog, LogDirection, LogEntry, LogResult};
 use crate::page::PageRequest;
 use crate::ports::{EventArchive, EventQueue, SecretStore, TenantDirectory};
 use crate::tenant::{RouteTarget, TenantId, TenantRoute};
 
 pub use auth::{AuthError, Authenticator};
+pub use types::*;
 
 /// Routes looked up before the request is authenticated; a forged body naming thousands of
 /// ids costs at most this many reads.
 pub const MAX_ROUTE_LOOKUPS_BEFORE_AUTH: usize = 3;
-
-/// An HTTP request as the pipeline sees it: raw body bytes (after API Gateway's base64
-/// decoding), lower-case header names, the caller's address.
-#[derive(Debug, Clone, Copy)]
-pub struct InboundRequest<'a> {
-    pub body: &'a [u8],
-    pub headers: &'a [(&'a str, &'a str)],
-    pub source_ip: Option<&'a str>,
-}
-
-impl<'a> InboundRequest<'a> {
-    pub fn header(&self, name: &str) -> Option<&'a str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| *v)
-    }
-}
-
-/// The part of a delivery that belongs to one route (WhatsApp: one `entry[].changes[]` item).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unit {
-    pub route: TenantRoute,
-    /// Where the unit sits in the delivery (`entry[0].changes[1]`).
-    pub path: String,
-    /// The unit's JSON exactly as received.
-    pub raw: String,
-    /// What the parser needs from around the unit (WhatsApp: the entry's WABA id).
-    pub context: Option<String>,
-}
-
-/// One event ready to queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IngressEvent {
-    /// `whatsapp.message`, `meta.leadgen`...
-    pub kind: String,
-    /// The partner's id of the event: the idempotency key.
-    pub external_id: String,
-    pub ordering_key: Option<String>,
-    pub payload: serde_json::Value,
-}
-
-/// What a parser makes of one unit: usually events, sometimes notices or things it ignores, and
-/// whatever it cannot understand, kept whole.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Parsed {
-    Event(IngressEvent),
-    Unparsed {
-        path: String,
-        raw: String,
-        errors: Vec<FieldError>,
-    },
-    /// The partner reported a problem in the delivery itself (WhatsApp `value.errors`).
-    Notice {
-        code: String,
-        title: String,
-        details: Option<String>,
-    },
-    /// Understood and deliberately not acted on (a webhook field we do not handle).
-    Ignored(String),
-}
-
-/// What differs per integration besides authentication.
-pub trait WebhookSpec: Send + Sync {
-    fn integration(&self) -> Integration;
-    fn max_body_bytes(&self) -> usize;
-    /// A cheap, loose read: the units and the route of each. An error means the body is not
-    /// JSON or not the object this webhook receives at all (400).
-    fn split(&self, request: &InboundRequest<'_>) -> Result<Vec<Unit>, FieldError>;
-    /// The strict parse of one unit, event by event.
-    fn parse(&self, unit: &Unit) -> Vec<Parsed>;
-}
-
-/// A delivery's part kept as received, unmasked, for replay (the raw-event archive).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchivedDelivery {
-    pub tenant_id: TenantId,
-    pub integration: Integration,
-    pub trace_id: TraceId,
-    pub received_at: DateTime<Utc>,
-    /// `(path, raw JSON)` of each of this tenant's units.
-    pub units: Vec<(String, String)>,
-    /// `None` for the delivery as received; a held event's id when it is delivered later, so it
-    /// is archived beside the original, never over it.
-    pub released: Option<String>,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Hold {
-    /// Authenticated but not understood: kept for a parser fix and a replay.
-    Unparsed(TenantId),
-    /// For a route no tenant owns yet: delivered when the route is registered.
-    Unrouted(TenantRoute),
-}
-
-/// An event kept whole instead of being processed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldEvent {
-    pub hold: Hold,
-    /// The credentials that authenticated the delivery (unrouted events: the registering
-    /// tenant's own must be one of them).
-    pub verified_by: Vec<String>,
-    pub integration: Integration,
-    /// Content hash: a redelivered event overwrites its own hold instead of doubling it.
-    pub id: String,
-    pub trace_id: TraceId,
-    pub received_at: DateTime<Utc>,
-    pub path: String,
-    pub raw: String,
-    pub context: Option<String>,
-    pub reason: String,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kept {
-    Delivery(ArchivedDelivery),
-    Held(HeldEvent),
-}
 
 #[derive(Debug, Clone)]
 pub struct IngressSettings {
@@ -788,12 +670,6 @@ impl Ingress {
             Err(e) => self.unavailable(&tenant, trace, &e).await,
         }
     }
-}
-
-/// Answers one event of a synchronous route, with the log entry describing what it did.
-#[async_trait::async_trait]
-pub trait SyncHandler: Send + Sync {
-    async fn answer(&self, event: &Envelope) -> Result<(HttpReply, LogEntry), PortError>;
 }
 
 struct TenantReport {

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::ingress::auth::MetaSignature;
+use crate::log::Integration;
 use crate::meta::sign;
 use crate::testing::*;
 
