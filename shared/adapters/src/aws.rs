@@ -1,5 +1,7 @@
 //! One place that builds the AWS SDK configuration: standard retries with backoff, timeouts
-//! below the functions' own, and `AWS_ENDPOINT_URL` honoured (the local emulator).
+//! below the functions' own, `AWS_ENDPOINT_URL` honoured (the local emulator), and one HTTP
+//! client (connection pool, TLS configuration and root store) shared by every SDK client a
+//! function builds, instead of one per service client.
 
 use std::time::Duration;
 
@@ -8,7 +10,12 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub async fn sdk_config() -> SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
