@@ -6,16 +6,26 @@ use onecrm_domain::batch::QueueMessage;
 use onecrm_domain::http::HttpReply;
 use onecrm_domain::meta::HandshakeQuery;
 
-/// JSON lines for CloudWatch; span fields (the trace id) ride on every line. `RUST_LOG` filters.
+/// JSON lines for CloudWatch; span fields (the trace id) ride on every line. `RUST_LOG` filters
+/// by level and target (`info`, `debug,aws_smithy_runtime=warn`); no regex engine needed.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing::level_filters::LevelFilter::INFO)
+        });
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(json)
+        .with(filter)
         .try_init();
 }
 
