@@ -93,6 +93,21 @@ impl CrmStore {
         Ok(items)
     }
 
+    /// [`Self::query_prefix`], each item read back as `T`.
+    pub(super) async fn query_as<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk_prefix: &str,
+        newest_first: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<T>, PortError> {
+        self.query_prefix(pk, sk_prefix, newest_first, limit)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
     pub(super) fn card_item(&self, tenant: &TenantId, card: &Card) -> Result<Item, PortError> {
         let mut keys = vec![
             ("pk", keys::card(tenant, &card.card_id)),
@@ -160,11 +175,8 @@ impl CrmRepository for CrmStore {
         tenant: &TenantId,
         card_id: &str,
     ) -> Result<Vec<PossibleDuplicate>, PortError> {
-        self.query_prefix(keys::card(tenant, card_id), "DUP#", false, None)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.query_as(keys::card(tenant, card_id), "DUP#", false, None)
+            .await
     }
 
     /// Idempotency key + timeline entry (+ a lead's last touch), in one transaction. A lead's
@@ -306,27 +318,18 @@ impl CrmRepository for CrmStore {
         card_id: &str,
         limit: usize,
     ) -> Result<Vec<TimelineEntry>, PortError> {
-        self.query_prefix(keys::card(tenant, card_id), "TL#", true, Some(limit))
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.query_as(keys::card(tenant, card_id), "TL#", true, Some(limit))
+            .await
     }
 
     async fn notes(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Note>, PortError> {
-        self.query_prefix(keys::card(tenant, card_id), "NOTE#", false, None)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.query_as(keys::card(tenant, card_id), "NOTE#", false, None)
+            .await
     }
 
     async fn tasks(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Task>, PortError> {
-        self.query_prefix(keys::card(tenant, card_id), "TASK#", false, None)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.query_as(keys::card(tenant, card_id), "TASK#", false, None)
+            .await
     }
 
     async fn leads_by_source(

@@ -47,11 +47,8 @@ impl CrmStore {
         tenant: &TenantId,
         key: &IdentityKey,
     ) -> Result<Vec<CardRef>, PortError> {
-        self.query_prefix(keys::identity(tenant, key), "CARD#", false, None)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.query_as(keys::identity(tenant, key), "CARD#", false, None)
+            .await
     }
 
     /// Both directions in one transaction; repeating it rewrites the same two items.

@@ -128,15 +128,34 @@ fn setup(default_app_id: Option<&str>) -> Setup {
     }
 }
 
-async fn post(s: &Setup, body: &str, app_secret: &str) -> HttpReply {
-    let signature = sign(app_secret.as_bytes(), body.as_bytes());
-    let headers = [("x-hub-signature-256", signature.as_str())];
+/// Which entry point a request goes to.
+#[derive(Clone, Copy)]
+enum Route {
+    Deliver,
+    Answer,
+}
+
+/// `body` signed with `app_secret` (`None`: unsigned), sent to the ingress as Meta would.
+async fn send(s: &Setup, route: Route, body: &str, app_secret: Option<&str>) -> HttpReply {
+    let signature = app_secret.map(|secret| sign(secret.as_bytes(), body.as_bytes()));
+    let headers: Vec<(&str, &str)> = signature
+        .iter()
+        .map(|sig| ("x-hub-signature-256", sig.as_str()))
+        .collect();
     let request = InboundRequest {
         body: body.as_bytes(),
         headers: &headers,
         source_ip: None,
     };
-    s.ingress.deliver(&request, &TraceId::new("tr")).await
+    let trace = TraceId::new("tr");
+    match route {
+        Route::Deliver => s.ingress.deliver(&request, &trace).await,
+        Route::Answer => s.ingress.answer(&request, &trace, &Popup).await,
+    }
+}
+
+async fn post(s: &Setup, body: &str, app_secret: &str) -> HttpReply {
+    send(s, Route::Deliver, body, Some(app_secret)).await
 }
 
 #[tokio::test]
@@ -262,53 +281,43 @@ impl SyncHandler for Popup {
 #[tokio::test]
 async fn the_synchronous_route_shares_admission_and_logs_what_the_handler_did() {
     let s = setup(None);
-    let body = "alpha:call-1";
-    let signature = sign(b"app-a-secret", body.as_bytes());
-    let headers = [("x-hub-signature-256", signature.as_str())];
-    let request = InboundRequest {
-        body: body.as_bytes(),
-        headers: &headers,
-        source_ip: None,
-    };
-    let reply = s
-        .ingress
-        .answer(&request, &TraceId::new("tr"), &Popup)
-        .await;
+    let reply = send(&s, Route::Answer, "alpha:call-1", Some("app-a-secret")).await;
     assert_eq!(
         (reply.status, reply.body.as_str()),
         (200, r#"{"card":"call-1"}"#)
     );
     assert!(s.queue.sent().is_empty(), "answered, not queued");
     let records = s.logs.records();
-    assert_eq!(records.len(), 1);
+    assert_eq!(records.len(), 1, "one record: the handler's");
     assert_eq!(
         (records[0].operation.as_str(), records[0].http_status),
         ("pbx.popup", Some(200))
     );
-    let unsigned = InboundRequest {
-        body: body.as_bytes(),
-        headers: &[],
-        source_ip: None,
-    };
     assert_eq!(
-        s.ingress
-            .answer(&unsigned, &TraceId::new("tr"), &Popup)
-            .await
-            .status,
+        send(&s, Route::Answer, "alpha:call-1", None).await.status,
         401
     );
-    let unparsed = "alpha:?";
-    let signature = sign(b"app-a-secret", unparsed.as_bytes());
-    let headers = [("x-hub-signature-256", signature.as_str())];
-    let request = InboundRequest {
-        body: unparsed.as_bytes(),
-        headers: &headers,
-        source_ip: None,
-    };
-    let reply = s
-        .ingress
-        .answer(&request, &TraceId::new("tr"), &Popup)
-        .await;
-    assert_eq!(reply.status, 200);
+    assert_eq!(
+        send(&s, Route::Answer, "alpha:?", Some("app-a-secret"))
+            .await
+            .status,
+        200
+    );
     assert_eq!(s.archive.held().len(), 1, "kept whole");
+    // More than one event: the first is answered, the rest are queued; none is dropped.
+    let reply = send(
+        &s,
+        Route::Answer,
+        "alpha:call-2\nalpha:call-3",
+        Some("app-a-secret"),
+    )
+    .await;
+    assert_eq!(reply.body, r#"{"card":"call-2"}"#);
+    let queued: Vec<String> = s
+        .queue
+        .sent()
+        .iter()
+        .map(|e| e.external_id.clone())
+        .collect();
+    assert_eq!(queued, ["call-3"]);
 }
