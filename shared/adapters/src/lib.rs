@@ -2,6 +2,7 @@
 //! domain's ports, plus the process-wide setup every function shares.
 
 pub mod aws;
+pub mod backoff;
 pub mod cache;
 pub mod config;
 pub mod dynamodb;

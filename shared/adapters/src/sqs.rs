@@ -78,7 +78,13 @@ impl SqsEventQueue {
         let mut pending: Vec<usize> = (0..batch.len()).collect();
         for attempt in 0..ENTRY_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt))).await;
+                let wait = crate::backoff::delay(
+                    attempt,
+                    Duration::from_millis(100),
+                    Duration::from_secs(1),
+                    None,
+                );
+                tokio::time::sleep(wait).await;
             }
             let mut entries = Vec::with_capacity(pending.len());
             for &i in &pending {

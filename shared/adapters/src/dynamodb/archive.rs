@@ -225,7 +225,13 @@ impl ArchiveStore {
             let mut pending = batch.to_vec();
             for attempt in 0..UNPROCESSED_ATTEMPTS {
                 if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                    let wait = crate::backoff::delay(
+                        attempt,
+                        Duration::from_millis(50),
+                        Duration::from_secs(1),
+                        None,
+                    );
+                    tokio::time::sleep(wait).await;
                 }
                 let out = self
                     .client

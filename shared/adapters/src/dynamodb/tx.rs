@@ -4,8 +4,6 @@
 //! everywhere. Transaction conflicts are retried quietly; DynamoDB's limits (100 actions, 400 KB
 //! per item) are checked before sending, with an error that says which item is too large.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -254,9 +252,13 @@ where
 {
     for n in 0..attempts {
         if n > 0 {
-            let ceiling = 20u64 << n;
-            let jitter = RandomState::new().build_hasher().finish() % ceiling;
-            tokio::time::sleep(Duration::from_millis(jitter)).await;
+            let wait = crate::backoff::delay(
+                n,
+                Duration::from_millis(40),
+                Duration::from_millis(500),
+                None,
+            );
+            tokio::time::sleep(wait).await;
         }
         if let Attempt::Done(result) = attempt().await {
             return result;

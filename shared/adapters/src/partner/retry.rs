@@ -1,7 +1,5 @@
-//! Backoff: exponential with full jitter, never shorter than the partner's `Retry-After`.
+//! The partner client's retry policy; the backoff itself is [`crate::backoff`].
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone)]
@@ -30,19 +28,9 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait before attempt `attempt + 1`: a random share of `base * 2^(attempt-1)` (capped),
-    /// and at least what the partner asked for.
+    /// The wait before attempt `attempt + 1`, never shorter than the partner asked for.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        let jitter = RandomState::new().build_hasher().finish() % (ceiling.as_millis() as u64 + 1);
-        let backoff = Duration::from_millis(jitter);
-        match retry_after {
-            Some(asked) => asked.max(backoff),
-            None => backoff,
-        }
+        crate::backoff::delay(attempt, self.base_delay, self.max_delay, retry_after)
     }
 }
 
