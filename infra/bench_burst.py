@@ -165,21 +165,21 @@ def main():
             sys.exit("the queue did not drain within an hour")
     drained = time.perf_counter() - started
 
-    # What is stored: every event applied once, one card per sender.
-    lost = 0
-    for _, wamid, _ in events:
-        key = {"pk": {"S": f"T#{TENANT}#IDEM#whatsapp.message#{wamid}"}, "sk": {"S": "IDEM"}}
-        if "Item" not in ddb.get_item(TableName=env["CRM_TABLE"], Key=key):
-            lost += 1
-    doubled, entries = 0, 0
+    # What is stored: every event applied once (its entry in the sender's conversation, keyed by
+    # the wamid), one card per sender.
+    stored, doubled = {}, 0
+    pages = ddb.get_paginator("query")
     for sender in senders:
         cards = ddb.query(TableName=env["CRM_TABLE"], KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
                           ExpressionAttributeValues={":pk": {"S": f"T#{TENANT}#ID#PHONE#+{sender}"}, ":c": {"S": "CARD#"}})["Items"]
         doubled += max(0, len(cards) - 1)
-        for card in cards:
-            entries += ddb.query(TableName=env["CRM_TABLE"], Select="COUNT", KeyConditionExpression="pk = :pk AND begins_with(sk, :tl)",
-                                 ExpressionAttributeValues={":pk": {"S": f"T#{TENANT}#CARD#{card['card_id']['S']}"}, ":tl": {"S": "TL#"}})["Count"]
-    doubled += max(0, entries - args.events)
+        for page in pages.paginate(TableName=env["CRM_TABLE"], KeyConditionExpression="pk = :pk AND begins_with(sk, :tl)",
+                                   ExpressionAttributeValues={":pk": {"S": f"T#{TENANT}#CONV#PHONE#+{sender}"}, ":tl": {"S": "TL#"}}):
+            for item in page["Items"]:
+                wamid = item["external_id"]["S"]
+                stored[wamid] = stored.get(wamid, 0) + 1
+    lost = sum(1 for _, wamid, _ in events if wamid not in stored)
+    doubled += sum(n - 1 for n in stored.values() if n > 1)
     times = processed_times(ddb, env["LOG_TABLE"], since)
     rss_after = emulator_rss_mb(endpoint.rsplit(":", 1)[1])
 

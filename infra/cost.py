@@ -9,7 +9,7 @@ seen with its items, and priced with DynamoDB's on-demand rules:
   write units: 1 per started KB of the item (the larger of before/after for an update), doubled
                inside a transaction (a ConditionCheck is counted like a write of the item it
                checks: the conservative reading), plus one copy per GSI whose keys the item has
-               (both GSIs project ALL);
+               (the item's size for an ALL projection, its keys' for KEYS_ONLY, at least 1);
   read units:  1 per started 4 KB read (half for eventually consistent reads);
   requests:    HTTP API per webhook delivery, Lambda per invocation (+ GB-seconds at an assumed
                billed duration: the emulator's latency is not DynamoDB's), SQS per request (a send,
@@ -68,9 +68,12 @@ def item_size(item):
     return sum(len(name.encode()) + value_size(v) for name, v in item.items())
 
 
-def write_units(size, transactional=False, gsi_copies=0):
+def write_units(size, transactional=False, gsi_copies=0, copy_sizes=()):
+    """`gsi_copies` copies of the whole item (ALL projection); `copy_sizes` the sizes of
+    copies that project less (KEYS_ONLY: just the keys), each at least one unit."""
     units = max(1, math.ceil(size / 1024))
-    return units * (2 if transactional else 1) + units * gsi_copies
+    copies = sum(max(1, math.ceil(s / 1024)) for s in copy_sizes)
+    return units * (2 if transactional else 1) + units * gsi_copies + copies
 
 
 def read_units(size, consistent=False):
@@ -82,6 +85,21 @@ def gsi_copies(item):
     return sum(1 for k in GSI_KEYS if k in item)
 
 
+def index_copies(item, projections):
+    """(whole-item copies, sizes of smaller copies) for the GSIs whose keys `item` has;
+    `projections` maps an index key ("gsi1pk") to its ProjectionType (ALL unless told)."""
+    whole, sizes = 0, []
+    for key in GSI_KEYS:
+        if key not in item:
+            continue
+        if projections.get(key, "ALL") == "KEYS_ONLY":
+            names = ("pk", "sk", key, key.replace("pk", "sk"))
+            sizes.append(item_size({n: v for n, v in item.items() if n in names}))
+        else:
+            whole += 1
+    return whole, sizes
+
+
 class Meter:
     """What the functions asked of AWS, in units, by phase."""
 
@@ -90,15 +108,42 @@ class Meter:
         self.phase = None
         self.lock = threading.Lock()
         self.usage = {}
+        self.projections = {}
+
+    def projection(self, table):
+        """Each GSI's projection type, read once per table from the emulator."""
+        if table not in self.projections:
+            described = self.ddb.describe_table(TableName=table)["Table"]
+            self.projections[table] = {
+                index["KeySchema"][0]["AttributeName"]: index.get("Projection", {}).get("ProjectionType", "ALL")
+                for index in described.get("GlobalSecondaryIndexes", [])
+            }
+        return self.projections[table]
+
+    def units(self, table, size, item, transactional=False, indexed=True):
+        whole, sizes = index_copies(item, self.projection(table)) if indexed else (0, ())
+        return write_units(size, transactional=transactional, gsi_copies=whole, copy_sizes=sizes)
 
     def add(self, key, amount):
         with self.lock:
             phase = self.usage.setdefault(self.phase, {})
             phase[key] = phase.get(key, 0) + amount
 
-    def wru(self, table, operation, units):
+    def wru(self, table, operation, units, size=None):
         self.add("wru", units)
-        self.add(f"wru:{table.rsplit('-', 1)[-1]}:{operation}", units)
+        name = f"{table.rsplit('-', 1)[-1]}:{operation}"
+        self.add(f"wru:{name}", units)
+        if size is not None:
+            self.add(f"bytes:{name}", size)
+            self.add(f"items:{name}", 1)
+
+    def keep_largest(self, table, operation, item):
+        """The largest item each table and operation wrote, for `--detail` (what to slim)."""
+        name = f"{table.rsplit('-', 1)[-1]}:{operation}"
+        with self.lock:
+            largest = self.usage.setdefault(self.phase, {}).setdefault("largest", {})
+            if item_size(item) > largest.get(name, (0, None))[0]:
+                largest[name] = (item_size(item), item)
 
     def current_size(self, table, key):
         item = self.ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
@@ -108,16 +153,18 @@ class Meter:
         self.add(f"dynamodb.{operation}", 1)
         if operation == "PutItem":
             item = request["Item"]
-            self.wru(request["TableName"], operation, write_units(item_size(item), gsi_copies=gsi_copies(item)))
+            size = item_size(item)
+            self.keep_largest(request["TableName"], operation, item)
+            self.wru(request["TableName"], operation, self.units(request["TableName"], size, item), size)
         elif operation == "UpdateItem":
             size, item = self.current_size(request["TableName"], request["Key"])
-            self.wru(request["TableName"], operation, write_units(size, gsi_copies=gsi_copies(item)))
+            self.wru(request["TableName"], operation, self.units(request["TableName"], size, item), size)
         elif operation == "BatchWriteItem":
             for table, requests in request["RequestItems"].items():
                 for r in requests:
                     item = r.get("PutRequest", {}).get("Item")
                     if item:
-                        self.wru(table, operation, write_units(item_size(item), gsi_copies=gsi_copies(item)))
+                        self.wru(table, operation, self.units(table, item_size(item), item), item_size(item))
         elif operation == "TransactWriteItems":
             cancelled = "CancellationReasons" in response or response.get("__type", "").endswith("TransactionCanceledException")
             for action in request["TransactItems"]:
@@ -127,8 +174,9 @@ class Meter:
                 else:
                     size, item = self.current_size(op["TableName"], op["Key"])
                 # A cancelled transaction still consumes its capacity.
-                copies = 0 if kind == "ConditionCheck" or cancelled else gsi_copies(item)
-                self.wru(op["TableName"], f"Transact.{kind}", write_units(size, transactional=True, gsi_copies=copies))
+                indexed = not (kind == "ConditionCheck" or cancelled)
+                self.wru(op["TableName"], f"Transact.{kind}",
+                         self.units(op["TableName"], size, item, transactional=True, indexed=indexed), size)
         elif operation == "GetItem":
             size = item_size(response.get("Item", {}))
             self.add("rru", read_units(size, request.get("ConsistentRead", False)))
@@ -262,6 +310,9 @@ def main():
         line["usd_per_million"] = cost
         line["dynamodb_usd_per_million"] = line["wru"] * prices["wru"] + line["rru"] * prices["rru"]
         line["wru_by_table_and_operation"] = {k[4:]: v / n for k, v in sorted(usage.items()) if k.startswith("wru:")}
+        line["mean_item_bytes_by_table_and_operation"] = {
+            k[6:]: round(v / usage[f"items:{k[6:]}"]) for k, v in sorted(usage.items()) if k.startswith("bytes:")}
+        line["items_by_table_and_operation"] = {k[6:]: v / n for k, v in sorted(usage.items()) if k.startswith("items:")}
         per_event[kind] = line
     proxy.shutdown()
     print(f"{'event (WhatsApp)':<26}{'WRU':>7}{'RRU':>7}{'DDB req':>9}{'SQS req':>9}{'Lambda':>8}{'$/M DDB':>9}{'$/M total':>11}")
@@ -270,12 +321,17 @@ def main():
               f"{l['lambda_invocations']:>8.1f}{l['dynamodb_usd_per_million']:>9.2f}{l['usd_per_million']:>11.2f}")
         if args.detail:
             for k, v in l["wru_by_table_and_operation"].items():
-                print(f"    {k:<40}{v:>6.1f} WRU")
+                size = l["mean_item_bytes_by_table_and_operation"].get(k)
+                count = l["items_by_table_and_operation"].get(k, 0)
+                print(f"    {k:<40}{v:>6.1f} WRU" + (f"   {count:.1f} items of {size} bytes on average" if size else ""))
     print(f"prices: {args.region} {json.dumps(prices)}; Lambda {LAMBDA_MEMORY_GB} GB x {args.billed_ms:.0f} ms "
           f"per event; worker batches of {args.batch_size}; secret reads cached (not charged per event)")
     out = ROOT / ".local/cost/report.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"region": args.region, "prices": prices, "per_event": per_event}, indent=2))
+    largest = {kind: {name: {"bytes": size, "item": item} for name, (size, item) in usage.get("largest", {}).items()}
+               for kind, usage in meter.usage.items() if kind}
+    (out.parent / "largest-items.json").write_text(json.dumps(largest, indent=2, ensure_ascii=False))
     print(f"report: {out.relative_to(ROOT)}")
 
 

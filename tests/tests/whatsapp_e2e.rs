@@ -96,7 +96,14 @@ async fn signed_text_message_becomes_a_lead_with_note_timeline_task_and_logs() {
     assert!(logs
         .iter()
         .all(|r| r.result == LogResult::Success && r.tenant_id == tenant.id));
-    for record in &logs {
+    // The webhook's record carries the delivery (masked); the worker's success record beside
+    // it does not repeat it.
+    let webhook = logs
+        .iter()
+        .find(|r| r.operation == "webhook.delivery")
+        .unwrap();
+    assert!(webhook.payload.is_some());
+    for record in logs.iter().filter(|r| r.payload.is_some()) {
         let payload = record.payload.as_ref().unwrap().to_string();
         assert!(
             !payload.contains("905331234567") && !payload.contains(tenant.app_secret.as_str()),
@@ -534,16 +541,25 @@ async fn committed_worker_sample_event_is_processed() {
         .unwrap()
         .unwrap();
     assert_eq!(card.display_name, "Ayşe Yılmaz");
-    let logs = stack
+    // Queued straight to the worker: no webhook record opened this trace, so the worker's
+    // success record is listed by integration and time (errors are also found by trace id),
+    // under the time the event arrived (the sample's `received_at`).
+    let (from, to) = (Utc::now() - Duration::days(3650), Utc::now());
+    let logs: Vec<_> = stack
         .logs()
-        .by_trace(
+        .by_integration(
             &tenant.id,
-            "0193b5a0-7c1e-7a2b-9f3d-1c2e3f4a5b6c",
+            Integration::WhatsApp,
+            from,
+            to,
             PageRequest::first(100),
         )
         .await
         .unwrap()
-        .items;
+        .items
+        .into_iter()
+        .filter(|r| r.trace_id.as_str() == "0193b5a0-7c1e-7a2b-9f3d-1c2e3f4a5b6c")
+        .collect();
     assert_eq!(logs.len(), 1);
 }
 
@@ -653,4 +669,98 @@ async fn a_leads_last_touch_only_moves_forward() {
         .unwrap();
     assert_eq!(lead.first_touch.external_id.as_deref(), Some("wamid.FIRST"));
     assert_eq!(lead.last_touch.external_id.as_deref(), Some("wamid.NEWEST"));
+}
+
+/// The message lands on a new lead; then a customer card takes the same number (it becomes the
+/// best match). Meta redelivers the message: it is still a duplicate (its dedupe is the entry
+/// in the sender's conversation, whatever card it landed on), nothing reaches the customer, and
+/// the trace path holds the webhook's record and the worker's beside it.
+#[tokio::test]
+async fn a_redelivery_after_the_best_match_changed_is_still_a_duplicate() {
+    let (stack, tenant, queue) = setup(false).await;
+    let (inbound, worker, crm) = (stack.inbound(&queue), stack.worker(&queue), stack.crm());
+    let deliver =
+        || whatsapp_inbound::handle(&inbound, signed_request("text-message", &tenant, |b| b));
+    assert_eq!(deliver().await.unwrap().status(), 200);
+    queue.drain(&worker).await;
+    let lead = crm.find_card(&tenant.id, &sender()).await.unwrap().unwrap();
+    assert_eq!(lead.kind, CardKind::Lead);
+    let customer = onecrm_domain::party::Card::person_customer(
+        "cust-later",
+        "Ayşe Yılmaz",
+        vec![PhoneNumber::parse(SENDER).unwrap()],
+        Utc::now(),
+    );
+    crm.create_card(&tenant.id, &customer).await.unwrap();
+    assert_eq!(
+        crm.find_card(&tenant.id, &sender())
+            .await
+            .unwrap()
+            .unwrap()
+            .card_id,
+        "cust-later"
+    );
+    assert_eq!(deliver().await.unwrap().status(), 200);
+    queue.drain(&worker).await;
+    assert!(crm
+        .timeline(&tenant.id, "cust-later", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        crm.timeline(&tenant.id, &lead.card_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let (from, to) = around_now();
+    let records = stack
+        .logs()
+        .by_integration(
+            &tenant.id,
+            Integration::WhatsApp,
+            from,
+            to,
+            PageRequest::first(50),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.result == LogResult::Duplicate)
+            .count(),
+        1
+    );
+    let processed = records
+        .iter()
+        .find(|r| {
+            r.result == LogResult::Success && r.card_id.as_deref() == Some(lead.card_id.as_str())
+        })
+        .expect("the worker's record");
+    assert!(
+        processed.follows,
+        "the worker's record follows the webhook's"
+    );
+    let path = stack
+        .logs()
+        .by_trace(
+            &tenant.id,
+            processed.trace_id.as_str(),
+            PageRequest::first(50),
+        )
+        .await
+        .unwrap()
+        .items;
+    let operations: Vec<&str> = path.iter().map(|r| r.operation.as_str()).collect();
+    assert_eq!(path.len(), 2, "{operations:?}");
+    assert!(
+        path.iter()
+            .any(|r| !r.follows && r.http_status == Some(200)),
+        "{operations:?}"
+    );
+    assert!(path.iter().all(|r| r.trace_id == processed.trace_id));
 }

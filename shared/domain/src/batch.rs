@@ -121,17 +121,26 @@ where
     F: Fn(Envelope, u32) -> Fut,
     Fut: std::future::Future<Output = Result<(), ProcessError>>,
 {
-    let (tenant, trace, external_id, kind, error, raw_body) = match envelope {
+    let (tenant, trace, external_id, kind, error, raw_body, started) = match envelope {
         Ok(envelope) => {
             let span = tracing::info_span!("queue_message", trace_id = %envelope.trace_id, tenant = %envelope.tenant_id, message_id = %message.message_id);
             let (tenant, trace) = (envelope.tenant_id.clone(), envelope.trace_id.clone());
             let (external_id, kind) = (envelope.external_id.clone(), envelope.kind.clone());
+            let started = envelope.received_at;
             match handler(envelope, message.receive_count)
                 .instrument(span)
                 .await
             {
                 Ok(()) => return None,
-                Err(error) => (tenant, trace, Some(external_id), kind, error, None),
+                Err(error) => (
+                    tenant,
+                    trace,
+                    Some(external_id),
+                    kind,
+                    error,
+                    None,
+                    Some(started),
+                ),
             }
         }
         Err(problem) => (
@@ -141,6 +150,7 @@ where
             "unknown".to_string(),
             ProcessError::permanent("invalid_envelope", problem),
             Some(message.body.clone()),
+            None,
         ),
     };
     let (code, text) = if message.receive_count >= max_receive_count {
@@ -166,6 +176,10 @@ where
     .attempt(message.receive_count);
     if let Some(id) = external_id {
         entry = entry.external_id(id);
+    }
+    // Beside the webhook's record of the same trace; an envelope we cannot read opens its own.
+    if let Some(at) = started {
+        entry = entry.follows_trace(at);
     }
     if let Some(body) = raw_body {
         entry = entry.payload(serde_json::Value::String(body));

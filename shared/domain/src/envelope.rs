@@ -19,6 +19,21 @@ impl TraceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// When the trace began, if the id says so: the ids we mint are UUIDv7, whose first 48 bits
+    /// are the Unix time in milliseconds. Log records of such a trace are stored under this time,
+    /// so a trace path is found from the id alone, without an index.
+    pub fn started_at(&self) -> Option<DateTime<Utc>> {
+        let id = self.0.as_bytes();
+        let uuid_shaped =
+            id.len() == 36 && [8, 13, 18, 23].iter().all(|&i| id[i] == b'-') && id[14] == b'7';
+        if !uuid_shaped {
+            return None;
+        }
+        let hex = format!("{}{}", &self.0[0..8], &self.0[9..13]);
+        let millis = i64::from_str_radix(&hex, 16).ok()?;
+        DateTime::from_timestamp_millis(millis)
+    }
 }
 
 impl std::fmt::Display for TraceId {
@@ -60,5 +75,26 @@ impl Envelope {
             return Err(format!("unsupported envelope version {}", envelope.v));
         }
         Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uuid_v7_trace_id_tells_when_it_started_and_other_ids_do_not() {
+        let trace = TraceId::new("01a215a6-46a0-776e-82d6-bf74a2f91fbe");
+        assert_eq!(
+            trace.started_at().unwrap().timestamp_millis(),
+            0x01a2_15a6_46a0
+        );
+        for other in [
+            "trace-1",
+            "sqs-5fea7756-0ea4-451a-a703-a558b933e274",
+            "5fea7756-0ea4-451a-a703-a558b933e274",
+        ] {
+            assert!(TraceId::new(other).started_at().is_none(), "{other}");
+        }
     }
 }

@@ -17,6 +17,12 @@ use crate::tenant::TenantId;
 pub const MAX_RETENTION_DAYS: i64 = 180;
 /// Payloads beyond this are cut so a record stays far below DynamoDB's 400 KB item limit.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+/// A record that is not an error keeps a payload up to this size, so the record stays under
+/// 1 KB (one write unit, on the hot path of every event); a larger one is kept as a preview:
+/// the whole delivery is in the raw-event archive under the same trace id.
+pub const SUCCESS_PAYLOAD_BYTES: usize = 512;
+/// How much of a larger success payload the preview keeps.
+pub const PREVIEW_BYTES: usize = 240;
 /// Messages (ours or a partner's) are cut here: they are read on a screen, and an error that
 /// quotes a forged body must not carry it into the log.
 pub const MAX_MESSAGE_CHARS: usize = 2000;
@@ -47,6 +53,18 @@ pub enum Integration {
 }
 
 impl Integration {
+    pub const ALL: [Integration; 9] = [
+        Integration::WhatsApp,
+        Integration::MetaLeadAds,
+        Integration::WebForm,
+        Integration::Pbx,
+        Integration::Logo,
+        Integration::Express,
+        Integration::InsurUp,
+        Integration::Karel,
+        Integration::CrmApi,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Integration::WhatsApp => "whatsapp",
@@ -113,6 +131,10 @@ pub struct LogEntry {
     pub card_id: Option<String>,
     pub attempt: Option<u32>,
     pub duration_ms: Option<u64>,
+    /// When the trace began (the webhook's receipt); the record's own time when not given.
+    pub trace_started_at: Option<DateTime<Utc>>,
+    /// See [`LogEntry::follows_trace`].
+    pub follows: bool,
 }
 
 impl LogEntry {
@@ -140,7 +162,26 @@ impl LogEntry {
             card_id: None,
             attempt: None,
             duration_ms: None,
+            trace_started_at: None,
+            follows: false,
         }
+    }
+
+    /// The record opens its trace in this integration's log (the webhook's record of a
+    /// delivery): it is stored under the time the trace began and found by trace id.
+    pub fn starts_trace(mut self, started_at: DateTime<Utc>) -> Self {
+        self.trace_started_at = Some(started_at);
+        self.follows = false;
+        self
+    }
+
+    /// The record continues a trace opened (with [`LogEntry::starts_trace`] at `started_at`)
+    /// in the same integration's log, like the worker's record after the webhook's: it is
+    /// stored beside the opening record and found through it, so it costs no trace-index copy.
+    pub fn follows_trace(mut self, started_at: DateTime<Utc>) -> Self {
+        self.trace_started_at = Some(started_at);
+        self.follows = true;
+        self
     }
 
     pub fn error(mut self, code: &str, message: impl Into<String>) -> Self {
@@ -209,6 +250,11 @@ pub struct LogRecord {
     pub attempt: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// When the trace began: records of one trace sort together under it.
+    pub trace_started_at: DateTime<Utc>,
+    /// Continues a trace opened by an earlier record in the same integration's log.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub follows: bool,
     /// Unix seconds; DynamoDB TTL deletes the record after it.
     pub expires_at: i64,
 }
@@ -281,30 +327,46 @@ impl IntegrationLog {
             direction: entry.direction,
             operation: entry.operation,
             result: entry.result,
-            trace_id: entry.trace_id,
+            trace_id: entry.trace_id.clone(),
             occurred_at: now,
             error_code: entry.error_code,
             error_message: entry.error_message.map(|m| cut(&m)),
             http_status: entry.http_status,
-            payload: entry.payload.map(masked_payload),
+            payload: entry.payload.map(|p| {
+                if entry.result == LogResult::Error {
+                    masked_payload(p, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES)
+                } else {
+                    masked_payload(p, SUCCESS_PAYLOAD_BYTES, PREVIEW_BYTES)
+                }
+            }),
             external_message: entry.external_message.map(|m| cut(&m)),
             // A wamid is the sender's number in base64: the log keeps a hash of it.
             external_id: entry.external_id.map(|id| cut(&id)),
             card_id: entry.card_id,
             attempt: entry.attempt,
             duration_ms: entry.duration_ms,
+            trace_started_at: entry
+                .trace_id
+                .started_at()
+                .or(entry.trace_started_at)
+                .unwrap_or(now),
+            follows: entry.follows,
             expires_at: (now + self.retention).timestamp(),
         }
     }
 }
 
-fn masked_payload(mut payload: serde_json::Value) -> serde_json::Value {
+fn masked_payload(
+    mut payload: serde_json::Value,
+    limit: usize,
+    preview: usize,
+) -> serde_json::Value {
     mask::mask_json(&mut payload);
     let text = payload.to_string();
-    if text.len() <= MAX_PAYLOAD_BYTES {
+    if text.len() <= limit {
         return payload;
     }
-    let mut cut = MAX_PAYLOAD_BYTES;
+    let mut cut = preview.min(text.len());
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
@@ -354,26 +416,67 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn oversized_payloads_are_truncated() {
+    async fn a_following_record_keeps_its_traces_start_and_an_opening_one_its_own_time() {
         let sink = Arc::new(MemoryLogSink::default());
-        let record = log(sink, 90)
-            .write(
-                LogEntry::new(
-                    TenantId::parse("demo").unwrap(),
-                    Integration::WhatsApp,
-                    LogDirection::Inbound,
-                    "x",
-                    LogResult::Success,
-                    TraceId::new("t"),
-                )
-                .payload(serde_json::json!({"body": "ğ".repeat(MAX_PAYLOAD_BYTES)})),
+        let log = log(sink, 30);
+        let entry = || {
+            LogEntry::new(
+                TenantId::parse("demo").unwrap(),
+                Integration::WhatsApp,
+                LogDirection::Inbound,
+                "message.process",
+                LogResult::Success,
+                TraceId::new("t"),
             )
+        };
+        let received: DateTime<Utc> = "2026-11-24T11:59:58Z".parse().unwrap();
+        let worker = log.write(entry().follows_trace(received)).await;
+        assert!(worker.follows);
+        assert_eq!(worker.trace_started_at, received);
+        let plain = log.write(entry()).await;
+        assert!(!plain.follows);
+        assert_eq!(plain.trace_started_at, plain.occurred_at);
+        let webhook = log.write(entry().starts_trace(received)).await;
+        assert!(!webhook.follows);
+        assert_eq!(webhook.trace_started_at, received);
+    }
+
+    #[tokio::test]
+    async fn errors_keep_up_to_64_kb_of_payload_and_other_records_a_preview_past_512_bytes() {
+        let sink = Arc::new(MemoryLogSink::default());
+        let log = log(sink, 90);
+        let entry = |result| {
+            LogEntry::new(
+                TenantId::parse("demo").unwrap(),
+                Integration::WhatsApp,
+                LogDirection::Inbound,
+                "x",
+                result,
+                TraceId::new("t"),
+            )
+        };
+        let huge = serde_json::json!({"body": "ğ".repeat(MAX_PAYLOAD_BYTES)});
+        let error = log
+            .write(entry(LogResult::Error).payload(huge.clone()))
             .await;
-        let payload = record.payload.unwrap();
+        let payload = error.payload.unwrap();
         assert_eq!(payload["truncated"], true);
+        assert!(payload.to_string().len() > MAX_PAYLOAD_BYTES - 200);
         assert!(payload.to_string().len() < MAX_PAYLOAD_BYTES + 200);
+        let success = log.write(entry(LogResult::Success).payload(huge)).await;
+        let preview = success.payload.unwrap();
+        assert_eq!(preview["truncated"], true);
+        assert!(
+            preview.to_string().len() < SUCCESS_PAYLOAD_BYTES,
+            "{preview}"
+        );
+        let small = serde_json::json!({"body": "kısa"});
+        let kept = log
+            .write(entry(LogResult::Success).payload(small.clone()))
+            .await;
+        assert_eq!(kept.payload.unwrap(), small);
         assert_eq!(
-            record.expires_at - record.occurred_at.timestamp(),
+            success.expires_at - success.occurred_at.timestamp(),
             90 * 86_400
         );
     }

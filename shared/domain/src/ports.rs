@@ -136,10 +136,22 @@ pub struct IdempotencyKey {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How an effect is kept exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dedupe {
+    /// The interaction came through this identity (the sender's phone): its timeline entry is
+    /// stored in that identity's conversation under a key derived from the partner's event id,
+    /// so the entry is its own idempotency key: one conditional write, whatever card it lands on,
+    /// and a retry that would match another card still finds it.
+    Conversation(IdentityKey),
+    /// A separate idempotency key written in the same transaction as the effect.
+    Key(IdempotencyKey),
+}
+
 /// An inbound interaction on a card that already exists.
 #[derive(Debug, Clone)]
 pub struct CardInteraction {
-    pub idempotency: IdempotencyKey,
+    pub dedupe: Dedupe,
     pub card: CardRef,
     pub entry: TimelineEntry,
     /// Updates the lead's last touch when the card is a lead.
@@ -149,7 +161,7 @@ pub struct CardInteraction {
 /// A new lead with everything that comes with it, written all-or-nothing.
 #[derive(Debug, Clone)]
 pub struct NewLead {
-    pub idempotency: IdempotencyKey,
+    pub dedupe: Dedupe,
     pub card: Card,
     /// The keys this lead claims (E.164 phone for WhatsApp): a claim is a conditional write,
     /// so two racing first messages from one number make one lead.

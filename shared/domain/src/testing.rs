@@ -197,8 +197,13 @@ impl MemoryCrm {
     }
 }
 
-fn idem_key(tenant: &TenantId, key: &IdempotencyKey) -> String {
-    format!("{tenant}#{}#{}", key.scope, key.key)
+fn idem_key(tenant: &TenantId, dedupe: &Dedupe, entry: &TimelineEntry) -> String {
+    match dedupe {
+        Dedupe::Conversation(identity) => {
+            format!("{tenant}#CONV#{}#{}", identity.key(), entry.entry_id)
+        }
+        Dedupe::Key(key) => format!("{tenant}#{}#{}", key.scope, key.key),
+    }
 }
 
 #[async_trait]
@@ -261,7 +266,7 @@ impl CrmRepository for MemoryCrm {
         let mut state = lock(&self.0);
         if !state
             .idempotency
-            .insert(idem_key(tenant, &write.idempotency))
+            .insert(idem_key(tenant, &write.dedupe, &write.entry))
         {
             return Ok(WriteOutcome::Duplicate);
         }
@@ -290,7 +295,7 @@ impl CrmRepository for MemoryCrm {
         let mut state = lock(&self.0);
         if state
             .idempotency
-            .contains(&idem_key(tenant, &write.idempotency))
+            .contains(&idem_key(tenant, &write.dedupe, &write.entry))
         {
             return Ok(NewLeadOutcome::Duplicate);
         }
@@ -303,7 +308,7 @@ impl CrmRepository for MemoryCrm {
         }
         state
             .idempotency
-            .insert(idem_key(tenant, &write.idempotency));
+            .insert(idem_key(tenant, &write.dedupe, &write.entry));
         for key in &write.identities {
             let at = (tenant.clone(), key.key());
             state.claims.insert(at.clone(), write.card.card_id.clone());

@@ -1,12 +1,11 @@
 //! The CRM table's cards: identity keys, cards, timelines, notes and tasks.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::Update;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use onecrm_domain::error::PortError;
 use onecrm_domain::page::{Page, PageRequest};
-use onecrm_domain::party::{Card, CardKind, CardRef, IdentityKey, LeadSource, Note};
+use onecrm_domain::party::{Card, CardKind, CardRef, IdentityKey, LeadSource, Note, Touch};
 use onecrm_domain::ports::*;
 use onecrm_domain::task::Task;
 use onecrm_domain::tenant::TenantId;
@@ -36,13 +35,26 @@ impl CrmStore {
         }
     }
 
-    /// A transaction on this table that starts with the event's idempotency key.
+    /// A transaction on this table that starts with what makes the event's effect happen once:
+    /// its entry in the sender's conversation, or a separate idempotency key.
     pub(super) fn idempotent(
         &self,
         tenant: &TenantId,
-        key: &IdempotencyKey,
+        dedupe: &Dedupe,
+        entry: &TimelineEntry,
     ) -> Result<Transaction, PortError> {
-        Transaction::idempotent(&self.table, tenant, key)
+        match dedupe {
+            Dedupe::Conversation(identity) => Transaction::idempotent_on(
+                &self.table,
+                "conversation entry",
+                self.conversation_item(tenant, identity, entry)?,
+            ),
+            Dedupe::Key(key) => {
+                let mut tx = Transaction::idempotent(&self.table, tenant, key)?;
+                tx.put("timeline entry", self.timeline_item(tenant, entry)?, None)?;
+                Ok(tx)
+            }
+        }
     }
 
     pub(super) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, PortError> {
@@ -65,10 +77,24 @@ impl CrmStore {
         newest_first: bool,
         limit: Option<usize>,
     ) -> Result<Vec<Item>, PortError> {
+        self.query_prefix_of_card(pk, sk_prefix, newest_first, limit, None)
+            .await
+    }
+
+    /// [`Self::query_prefix`] keeping only the items of one card (a shared conversation); pages
+    /// on until `limit` of them are found, since DynamoDB filters after its own limit.
+    pub(super) async fn query_prefix_of_card(
+        &self,
+        pk: String,
+        sk_prefix: &str,
+        newest_first: bool,
+        limit: Option<usize>,
+        card_id: Option<&str>,
+    ) -> Result<Vec<Item>, PortError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
@@ -77,10 +103,13 @@ impl CrmStore {
                 .expression_attribute_values(":prefix", s(sk_prefix))
                 .scan_index_forward(!newest_first)
                 .set_limit(limit.map(|l| l.min(1000) as i32))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| port_error("Query", e))?;
+                .set_exclusive_start_key(start);
+            if let Some(card) = card_id {
+                query = query
+                    .filter_expression("card_id = :card")
+                    .expression_attribute_values(":card", s(card));
+            }
+            let out = query.send().await.map_err(|e| port_error("Query", e))?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if start.is_none() || limit.is_some_and(|l| items.len() >= l) {
@@ -131,6 +160,70 @@ impl CrmStore {
         Ok(item)
     }
 
+    /// Moves a lead's last touch forward (never back). Older than the recorded touch, or a lead
+    /// card without its details: nothing to move, the entry stands. A vanished card is refused.
+    async fn move_last_touch(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+        touch: &Touch,
+    ) -> Result<(), PortError> {
+        let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(touch)
+            .map_err(|e| PortError::Rejected(e.to_string()))?;
+        let moved = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::card(tenant, card_id)))
+            .key("sk", s("PROFILE"))
+            // `lead` is a DynamoDB reserved word. Only the touch moves: the profile is not rewritten.
+            .update_expression("SET updated_at = :now, #lead.last_touch = :touch, last_touch_ms = :ms")
+            .condition_expression("attribute_exists(pk) AND attribute_exists(#lead) AND (attribute_not_exists(last_touch_ms) OR last_touch_ms <= :ms)")
+            .expression_attribute_names("#lead", "lead")
+            .expression_attribute_values(":touch", value)
+            .expression_attribute_values(":ms", n(touch.at.timestamp_millis()))
+            .expression_attribute_values(":now", s(to_sortable(&touch.at)))
+            .send()
+            .await;
+        match moved {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                match self.get(keys::card(tenant, card_id), "PROFILE").await? {
+                    Some(_) => Ok(()),
+                    // Retrying cannot bring a deleted card back: the DLQ way, for an operator.
+                    None => Err(PortError::Rejected(format!(
+                        "card {card_id} does not exist (deleted?)"
+                    ))),
+                }
+            }
+            Err(e) => Err(port_error("UpdateItem", e)),
+        }
+    }
+
+    /// An interaction kept in the conversation of the identity it came through; `card_id` says
+    /// which card's timeline shows it.
+    pub(super) fn conversation_item(
+        &self,
+        tenant: &TenantId,
+        identity: &IdentityKey,
+        entry: &TimelineEntry,
+    ) -> Result<Item, PortError> {
+        item(
+            entry,
+            "timeline",
+            &[
+                ("pk", keys::conversation(tenant, identity)),
+                (
+                    "sk",
+                    format!("TL#{}#{}", to_sortable(&entry.occurred_at), entry.entry_id),
+                ),
+            ],
+        )
+    }
+
     pub(super) fn timeline_item(
         &self,
         tenant: &TenantId,
@@ -179,60 +272,33 @@ impl CrmRepository for CrmStore {
             .await
     }
 
-    /// Idempotency key + timeline entry (+ a lead's last touch), in one transaction. A lead's
-    /// last touch only moves forward: when the message is older than the recorded touch, the
-    /// touch condition cancels the first attempt and the entry is recorded without it.
+    /// The entry exactly once (in the sender's conversation: one conditional write; otherwise
+    /// with an idempotency key in one transaction), then a lead's last touch.
     async fn record_interaction(
         &self,
         tenant: &TenantId,
         write: &CardInteraction,
     ) -> Result<WriteOutcome, PortError> {
-        let card_key = || {
-            Update::builder()
-                .key("pk", s(keys::card(tenant, &write.card.card_id)))
-                .key("sk", s("PROFILE"))
-        };
-        let touch = if write.card.kind == CardKind::Lead {
-            let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&write.touch)
-                .map_err(|e| PortError::Rejected(e.to_string()))?;
-            // `lead` is a DynamoDB reserved word. Only the touch moves: the profile is not rewritten.
-            Some(card_key()
-                .update_expression("SET updated_at = :now, #lead.last_touch = :touch, last_touch_ms = :ms")
-                // A lead card without its lead details cannot take a touch: the fallback records the entry.
-                .condition_expression("attribute_exists(pk) AND attribute_exists(#lead) AND (attribute_not_exists(last_touch_ms) OR last_touch_ms <= :ms)")
-                .expression_attribute_names("#lead", "lead")
-                .expression_attribute_values(":touch", value)
-                .expression_attribute_values(":ms", n(write.touch.at.timestamp_millis()))
-                .expression_attribute_values(":now", s(to_sortable(&write.entry.occurred_at))))
-        } else {
-            None
-        };
-        for with_touch in [touch.is_some(), false] {
-            let mut tx = self.idempotent(tenant, &write.idempotency)?;
-            tx.put(
-                "timeline entry",
-                self.timeline_item(tenant, &write.entry)?,
-                None,
-            )?;
-            // Only a lead's card changes (its last touch). A customer's or contact's card is not
-            // touched at all: the identity look-up just found it, and checking it again would
-            // cost 2 write units per message (a transactional ConditionCheck) for nothing.
-            if let (Some(touch), true) = (&touch, with_touch) {
-                tx.update("lead's last touch", touch.clone())?;
+        let outcome = match self
+            .idempotent(tenant, &write.dedupe, &write.entry)?
+            .commit(&self.client)
+            .await?
+        {
+            Committed::Applied => WriteOutcome::Applied,
+            Committed::Duplicate => WriteOutcome::Duplicate,
+            Committed::ConditionFailed(what) => {
+                return Err(PortError::Rejected(format!("{what} failed its condition")))
             }
-            match tx.commit(&self.client).await? {
-                Committed::Applied => return Ok(WriteOutcome::Applied),
-                Committed::Duplicate => return Ok(WriteOutcome::Duplicate),
-                // Older than the lead's last touch: once more, without moving the touch.
-                Committed::ConditionFailed("lead's last touch") => continue,
-                Committed::ConditionFailed(_) => break,
-            }
+        };
+        // Only a lead's card changes (its last touch), in a write of its own: the touch only
+        // moves forward, so repeating it (also after a duplicate, in case an earlier attempt
+        // stopped between the two writes) converges. A customer's or contact's card is not
+        // written at all: the identity look-up just found it.
+        if write.card.kind == CardKind::Lead {
+            self.move_last_touch(tenant, &write.card.card_id, &write.touch)
+                .await?;
         }
-        // Retrying cannot bring a deleted card back; the message goes the DLQ way for an operator.
-        Err(PortError::Rejected(format!(
-            "card {} does not exist (deleted?)",
-            write.card.card_id
-        )))
+        Ok(outcome)
     }
 
     async fn create_lead(
@@ -241,7 +307,7 @@ impl CrmRepository for CrmStore {
         write: &NewLead,
     ) -> Result<NewLeadOutcome, PortError> {
         let card_ref = write.card.as_ref();
-        let mut tx = self.idempotent(tenant, &write.idempotency)?;
+        let mut tx = self.idempotent(tenant, &write.dedupe, &write.entry)?;
         for key in &write.identities {
             self.add_identity(&mut tx, tenant, key, &card_ref, true)?;
         }
@@ -249,11 +315,6 @@ impl CrmRepository for CrmStore {
             "card",
             self.card_item(tenant, &write.card)?,
             Some("attribute_not_exists(pk)"),
-        )?;
-        tx.put(
-            "timeline entry",
-            self.timeline_item(tenant, &write.entry)?,
-            None,
         )?;
         if let Some(note) = &write.note {
             tx.put("note", note_item(tenant, note)?, None)?;
@@ -312,14 +373,39 @@ impl CrmRepository for CrmStore {
             .transpose()
     }
 
+    /// The card's own entries and its share of the conversations of its phones and e-mails
+    /// (a number shared by several cards shows each card what landed on it), merged.
     async fn timeline(
         &self,
         tenant: &TenantId,
         card_id: &str,
         limit: usize,
     ) -> Result<Vec<TimelineEntry>, PortError> {
-        self.query_as(keys::card(tenant, card_id), "TL#", true, Some(limit))
-            .await
+        let mut entries: Vec<TimelineEntry> = self
+            .query_as(keys::card(tenant, card_id), "TL#", true, Some(limit))
+            .await?;
+        let card = self.card(tenant, card_id).await?;
+        let conversations = card
+            .iter()
+            .flat_map(|c| c.identity_keys())
+            .filter(|k| matches!(k, IdentityKey::Phone(_) | IdentityKey::Email(_)));
+        for identity in conversations {
+            let found = self
+                .query_prefix_of_card(
+                    keys::conversation(tenant, &identity),
+                    "TL#",
+                    true,
+                    Some(limit),
+                    Some(card_id),
+                )
+                .await?;
+            for item in found {
+                entries.push(from_item(item)?);
+            }
+        }
+        entries.sort_by_key(|e| std::cmp::Reverse(e.occurred_at));
+        entries.truncate(limit);
+        Ok(entries)
     }
 
     async fn notes(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Note>, PortError> {

@@ -14,6 +14,10 @@ pub fn route(r: &TenantRoute) -> String {
 pub fn identity(t: &TenantId, k: &IdentityKey) -> String {
     format!("T#{t}#ID#{}", k.key())
 }
+/// The interactions that came through one identity (a phone's WhatsApp messages and calls).
+pub fn conversation(t: &TenantId, k: &IdentityKey) -> String {
+    format!("T#{t}#CONV#{}", k.key())
+}
 pub fn card(t: &TenantId, card_id: &str) -> String {
     format!("T#{t}#CARD#{card_id}")
 }

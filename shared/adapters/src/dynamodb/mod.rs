@@ -11,12 +11,14 @@
 //! | possible duplicate | `T#<t>#CARD#<card>`                  | `DUP#<other card>`          |                                             |
 //! | card               | `T#<t>#CARD#<card>`                  | `PROFILE`                   | leads: `T#<t>#LEADS#<source>` / `<created>#<card>` |
 //! | timeline entry     | `T#<t>#CARD#<card>`                  | `TL#<occurred>#<entry>`     |                                             |
+//! | conversation entry | `T#<t>#CONV#<PHONE#+90..|EMAIL#..>`  | `TL#<occurred>#<entry>` (its own dedupe; `card_id` attribute) |       |
 //! | note               | `T#<t>#CARD#<card>`                  | `NOTE#<created>#<note>`     |                                             |
 //! | task               | `T#<t>#CARD#<card>`                  | `TASK#<task>`               | `T#<t>#TASKS#<owner>` / `<due>#<task>`       |
 //! | outbound message   | `T#<t>#WAMSG#<wamid>`                | `WAMSG`                     |                                             |
 //! | idempotency key    | `T#<t>#IDEM#<scope>#<key>`           | `IDEM`  (TTL `expires_at`)  |                                             |
-//! Log table: pk `T#<t>#LOG#<integration>`, sk `<occurred>#<log id>`; gsi1 `T#<t>#TRACE#<trace>`;
-//! gsi2 (errors only) `T#<t>#ERR#<code>`; TTL `expires_at`.
+//! Log table: pk `T#<t>#LOG#<integration>`, sk `<trace start>#<trace>#<occurred>#<log id>` (a
+//! trace's records side by side); gsi1 `T#<t>#TRACE#<trace>` (keys only; a trace's opening record
+//! and errors); gsi2 (errors only) `T#<t>#ERR#<code>`; both indexes sort by `sk`; TTL `expires_at`.
 //! Room left for the roadmap: call queue on gsi2 (`T#<t>#CALLQ#<agent>`), counters
 //! (`T#<t>#COUNTER#<name>`), job checkpoints (`T#<t>#JOB#<job>`), more identity kinds.
 

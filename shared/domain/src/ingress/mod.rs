@@ -8,6 +8,7 @@
 //! route look-ups, no payload in the log, no secret re-read more than once a minute.
 
 pub mod auth;
+pub mod json;
 mod types;
 
 use std::collections::HashSet;
@@ -432,6 +433,7 @@ impl Ingress {
     ) -> TenantReport {
         let mut report = TenantReport {
             tenant: tenant.clone(),
+            received_at,
             payload: units
                 .iter()
                 .map(|u| serde_json::from_str(&u.raw).unwrap_or(serde_json::Value::Null))
@@ -519,6 +521,7 @@ impl Ingress {
             self.log
                 .write(
                     self.entry(&report.tenant, LogResult::Success, trace)
+                        .starts_trace(report.received_at)
                         .http_status(200)
                         .payload(serde_json::Value::Array(report.payload))
                         .external_message(summary),
@@ -529,6 +532,7 @@ impl Ingress {
             self.log
                 .write(
                     self.entry(&report.tenant, LogResult::Error, trace)
+                        .starts_trace(report.received_at)
                         .error("unparsed_event", format!("{path}: {reason}"))
                         .http_status(200)
                         .payload(
@@ -548,6 +552,7 @@ impl Ingress {
                         LogResult::Error,
                         trace.clone(),
                     )
+                    .starts_trace(report.received_at)
                     .error(&code, title)
                     .external_message(details.unwrap_or_default()),
                 )
@@ -674,6 +679,8 @@ impl Ingress {
 
 struct TenantReport {
     tenant: TenantId,
+    /// When the delivery arrived: the trace's start, shared by the worker's records.
+    received_at: DateTime<Utc>,
     payload: Vec<serde_json::Value>,
     queued: usize,
     unparsed: Vec<(String, String, String)>,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::FieldError;
+use crate::ingress::json::{field_error, id_text, strict, unparsed};
 use crate::ingress::{IngressEvent, Parsed, Unit};
 use crate::party::AdReferral;
 use crate::phone::PhoneNumber;
@@ -21,13 +22,8 @@ use crate::whatsapp::status::{DeliveryStatus, MessageStatusUpdate};
 use crate::whatsapp::wire;
 
 pub const OBJECT: &str = "whatsapp_business_account";
-/// Meta's ids are at most 20 digits; anything much longer is not an id (and must not be copied
-/// into every unit of a forged body).
-pub const MAX_ID_CHARS: usize = 64;
 /// Parts one delivery may have: Meta batches far fewer; a forged body cannot make millions.
 pub const MAX_UNITS: usize = 5000;
-/// serde's messages quote the offending text; a forged body must not travel into logs whole.
-const MAX_REASON_CHARS: usize = 300;
 
 /// The units of a delivery: one per `entry[].changes[]` item, routed by its
 /// `metadata.phone_number_id`, or by the entry's WhatsApp Business Account id when the change
@@ -87,16 +83,6 @@ pub fn split(body: &[u8]) -> Result<Vec<Unit>, FieldError> {
     Ok(units)
 }
 
-/// Ids are JSON strings; a number is accepted too (64-bit ids must not go through f64).
-fn id_text(value: &serde_json::Value) -> Option<String> {
-    let id = match value {
-        serde_json::Value::String(s) => s.trim().to_string(),
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    (!id.is_empty() && id.len() <= MAX_ID_CHARS).then_some(id)
-}
-
 fn phone_number_id(change: &str) -> Option<String> {
     #[derive(Deserialize)]
     struct Probe {
@@ -117,46 +103,6 @@ fn phone_number_id(change: &str) -> Option<String> {
         .phone_number_id
         .as_ref()
         .and_then(id_text)
-}
-
-fn field_error(e: serde_path_to_error::Error<serde_json::Error>, at: &str) -> FieldError {
-    let path = e.path().to_string();
-    let inner = e.into_inner();
-    let code = if inner.is_syntax() || inner.is_eof() {
-        "invalid_json"
-    } else {
-        "invalid_field"
-    };
-    // `.` is the root; `?` is where a syntax error stopped the reader.
-    let root = path == "." || path == "?";
-    let field = match (at.is_empty(), root) {
-        (true, true) => "body".to_string(),
-        (true, false) => path,
-        (false, true) => at.to_string(),
-        (false, false) => format!("{at}.{path}"),
-    };
-    FieldError::new(field, code, capped(&inner.to_string()))
-}
-
-fn capped(text: &str) -> String {
-    if text.chars().count() <= MAX_REASON_CHARS {
-        return text.to_string();
-    }
-    let head: String = text.chars().take(MAX_REASON_CHARS).collect();
-    format!("{head}…")
-}
-
-fn strict<'a, T: Deserialize<'a>>(raw: &'a str, at: &str) -> Result<T, FieldError> {
-    let mut de = serde_json::Deserializer::from_str(raw);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| field_error(e, at))
-}
-
-fn unparsed(path: &str, raw: &str, errors: Vec<FieldError>) -> Parsed {
-    Parsed::Unparsed {
-        path: path.to_string(),
-        raw: raw.to_string(),
-        errors,
-    }
 }
 
 /// One unit, event by event: every message and status that validates becomes an event; each

@@ -6,7 +6,7 @@ use chrono::Duration;
 
 use crate::batch::ProcessError;
 use crate::envelope::Envelope;
-use crate::idempotency::{duplicate, idempotency_key};
+use crate::idempotency::duplicate;
 use crate::identity::{CardMatcher, Landing};
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
 use crate::party::{
@@ -14,8 +14,7 @@ use crate::party::{
 };
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    CardInteraction, CrmRepository, IdempotencyKey, NewLead, StatusOutcome, TenantDirectory,
-    WriteOutcome,
+    CardInteraction, CrmRepository, Dedupe, NewLead, StatusOutcome, TenantDirectory, WriteOutcome,
 };
 use crate::task::{Task, TaskStatus};
 use crate::tenant::TenantConfig;
@@ -61,6 +60,9 @@ impl WhatsAppWorker {
         }
     }
 
+    /// The worker's record sits beside the webhook's record of the same delivery, which holds
+    /// the payload as received: an error repeats the event's payload (what failed), a success
+    /// does not, so it stays one write unit.
     fn entry(
         &self,
         envelope: &Envelope,
@@ -68,7 +70,7 @@ impl WhatsAppWorker {
         result: LogResult,
         attempt: u32,
     ) -> LogEntry {
-        LogEntry::new(
+        let entry = LogEntry::new(
             envelope.tenant_id.clone(),
             Integration::WhatsApp,
             LogDirection::Inbound,
@@ -78,7 +80,11 @@ impl WhatsAppWorker {
         )
         .external_id(envelope.external_id.clone())
         .attempt(attempt)
-        .payload(envelope.payload.clone())
+        .follows_trace(envelope.received_at);
+        match result {
+            LogResult::Error => entry.payload(envelope.payload.clone()),
+            _ => entry,
+        }
     }
 
     async fn message(
@@ -102,7 +108,8 @@ impl WhatsAppWorker {
             .map_err(|e| ProcessError::permanent("invalid_phone", e.to_string()))?;
         let identity = IdentityKey::Phone(phone.clone());
         let now = self.log.clock().now();
-        let idempotency = idempotency_key("whatsapp.message", &message.wamid, now);
+        // The message is kept in the sender's conversation: its wamid-derived key is the dedupe.
+        let dedupe = Dedupe::Conversation(identity.clone());
         let touch = Touch {
             channel: Channel::WhatsApp,
             at: message.sent_at,
@@ -121,7 +128,7 @@ impl WhatsAppWorker {
                         &tenant,
                         &message,
                         &phone,
-                        idempotency.clone(),
+                        dedupe.clone(),
                         touch.clone(),
                         envelope,
                         self.log.ids().new_id(),
@@ -137,7 +144,7 @@ impl WhatsAppWorker {
                     .best
                     .unwrap_or_else(|| unreachable!("found has a best card"));
                 let write = CardInteraction {
-                    idempotency: idempotency.clone(),
+                    dedupe: dedupe.clone(),
                     entry: timeline_entry(&card.card_id, &message, envelope),
                     card: card.clone(),
                     touch: touch.clone(),
@@ -276,7 +283,7 @@ fn new_lead(
     tenant: &TenantConfig,
     message: &InboundMessage,
     phone: &PhoneNumber,
-    idempotency: IdempotencyKey,
+    dedupe: Dedupe,
     touch: Touch,
     envelope: &Envelope,
     card_id: String,
@@ -325,7 +332,7 @@ fn new_lead(
         _ => None,
     };
     NewLead {
-        idempotency,
+        dedupe,
         identities: vec![IdentityKey::Phone(phone.clone())],
         note: Some(Note {
             note_id: format!("wa:{}", message.wamid),
