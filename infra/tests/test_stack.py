@@ -37,8 +37,10 @@ class StackTest(unittest.TestCase):
         self.assertNotIn("MODE", env)
 
     def test_sqs_event_sources_come_from_the_template(self):
-        [source] = [s for s in self.stack.sources() if s["kind"] == "sqs"]
-        self.assertEqual(source["binary"], "whatsapp-worker")
+        sources = {s["binary"]: s for s in self.stack.sources() if s["kind"] == "sqs"}
+        self.assertEqual(sorted(sources), ["meta-lead-worker", "whatsapp-worker"])
+        self.assertEqual(sources["meta-lead-worker"]["maximum_concurrency"], 5)
+        source = sources["whatsapp-worker"]
         self.assertEqual(source["batch_size"], 10)
         self.assertTrue(source["report_batch_item_failures"])
         self.assertEqual(source["queue_arn"], "arn:aws:sqs:eu-central-1:123456789012:onecrm-unit-whatsapp-events")

@@ -301,6 +301,55 @@ impl Stack {
     pub fn worker(&self, queue: &TestQueue) -> whatsapp_worker::App {
         whatsapp_worker::App::new(&self.wiring(), queue.max_receive_count)
     }
+
+    /// `meta-lead` with its queue, and the tenant's Lead Ads settings, Page route and Page
+    /// token (the app secret is the tenant's Meta app's, as for WhatsApp).
+    pub async fn meta_lead(
+        &self,
+        queue: &TestQueue,
+        tenant: &TestTenant,
+        page_id: &str,
+    ) -> meta_lead::App {
+        let crm = self.crm();
+        let mut config = onecrm_domain::ports::TenantDirectory::tenant(&crm, &tenant.id)
+            .await
+            .unwrap()
+            .unwrap();
+        config.integrations.meta_lead_ads = Some(onecrm_domain::tenant::MetaLeadAdsSettings {
+            page_ids: vec![page_id.into()],
+            meta_app_id: tenant.app_id.clone(),
+            field_mapping: Default::default(),
+        });
+        crm.put_tenant(&config, &[TenantRoute::MetaPage(page_id.into())])
+            .await
+            .unwrap();
+        self.secrets()
+            .put(
+                &secret_name(&self.settings.tenant_secret_prefix, &tenant.id, "meta"),
+                &json!({ "page_access_token": "EAAB-page-token", "verify_token": tenant.verify_token })
+                    .to_string(),
+            )
+            .await
+            .unwrap();
+        let wiring = self.wiring();
+        let ports = wiring
+            .ingress_ports(Arc::new(SqsEventQueue::new(self.sqs(), &queue.url)))
+            .unwrap();
+        meta_lead::App::new(&wiring, ports, None)
+    }
+
+    /// `meta-lead-worker` calling Graph at `graph_url` (a wiremock server in tests).
+    pub fn meta_lead_worker(&self, queue: &TestQueue, graph_url: &str) -> meta_lead_worker::App {
+        std::env::set_var("PARTNER_URL_GRAPH", graph_url);
+        let wiring = self.wiring();
+        let graph = onecrm_adapters::partner::graph::GraphLeads::new(
+            wiring.partner().unwrap(),
+            wiring.secrets(),
+            self.settings.tenant_secret_prefix.clone(),
+            "v21.0",
+        );
+        meta_lead_worker::App::new(&wiring, Arc::new(graph), queue.max_receive_count).unwrap()
+    }
 }
 
 /// What one emulated event-source poll did.
@@ -315,6 +364,20 @@ impl TestQueue {
     /// event Lambda would send, delete all but the reported failures. `visibility` overrides the
     /// queue's timeout so failures come back at once in tests.
     pub async fn poll(&self, worker: &whatsapp_worker::App, visibility: Option<i32>) -> Poll {
+        self.poll_with(visibility, |event| async move {
+            whatsapp_worker::handle(worker, LambdaEvent::new(event, Context::default()))
+                .await
+                .unwrap()
+        })
+        .await
+    }
+
+    /// [`Self::poll`] for any worker: `invoke` runs the batch as Lambda would.
+    pub async fn poll_with<F, Fut>(&self, visibility: Option<i32>, invoke: F) -> Poll
+    where
+        F: Fn(SqsEvent) -> Fut,
+        Fut: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse>,
+    {
         let out = self
             .client
             .receive_message()
@@ -343,9 +406,7 @@ impl TestQueue {
             })
             .collect();
         let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
-        let response = whatsapp_worker::handle(worker, LambdaEvent::new(event, Context::default()))
-            .await
-            .unwrap();
+        let response = invoke(event).await;
         let failed: Vec<String> = response
             .batch_item_failures
             .iter()
@@ -366,6 +427,25 @@ impl TestQueue {
             received: messages.len(),
             failed: failed.len(),
         }
+    }
+
+    /// Polls `meta-lead-worker` until the queue is empty (bounded).
+    pub async fn drain_meta_leads(&self, worker: &meta_lead_worker::App) -> usize {
+        let mut total = 0;
+        for _ in 0..20 {
+            let poll = self
+                .poll_with(None, |event| async move {
+                    meta_lead_worker::handle(worker, LambdaEvent::new(event, Context::default()))
+                        .await
+                        .unwrap()
+                })
+                .await;
+            if poll.received == 0 {
+                break;
+            }
+            total += poll.received;
+        }
+        total
     }
 
     /// Polls until the queue is empty (bounded), returning how many messages were processed.

@@ -275,6 +275,7 @@ async fn a_card_is_found_by_any_key_phones_are_shared_and_tax_ids_are_claimed() 
     .unwrap();
     let now = Utc::now();
     let company = |id: &str, email: &str| Card {
+        profile: Default::default(),
         card_id: id.into(),
         kind: CardKind::Customer,
         display_name: "Örnek Lojistik A.Ş.".into(),

@@ -4,15 +4,13 @@
 
 use lambda_http::{Body, Error, Request, Response};
 use onecrm_adapters::config;
-use onecrm_adapters::lambda::{handshake_query, headers, http_response, request_id, source_ip};
+use onecrm_adapters::lambda::serve_meta_webhook;
 use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::envelope::TraceId;
-use onecrm_domain::http::HttpReply;
-use onecrm_domain::ingress::{InboundRequest, IngressPorts};
+use onecrm_domain::ingress::IngressPorts;
 use onecrm_domain::ports::IdGenerator;
 use onecrm_domain::whatsapp::webhook::{WebhookSettings, WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
 use std::sync::Arc;
-use tracing::Instrument;
 
 pub struct App {
     webhook: WhatsAppWebhook,
@@ -49,39 +47,7 @@ impl App {
     }
 }
 
-/// Routes on the method only, so the same code serves API Gateway (`/whatsapp`) and
-/// `cargo lambda watch` (`/lambda-url/whatsapp-inbound/...`).
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
     let trace = TraceId::new(app.ids.new_id());
-    let span = tracing::info_span!("whatsapp_inbound", trace_id = %trace, request_id = %request_id(&request));
-    let reply = async {
-        match request.method().as_str() {
-            "GET" => {
-                app.webhook
-                    .handshake(&handshake_query(&request), &trace)
-                    .await
-            }
-            "POST" => {
-                let headers = headers(&request);
-                let inbound = InboundRequest {
-                    // lambda_http has already decoded an `isBase64Encoded` body: these are the
-                    // bytes Meta signed.
-                    body: request.body().as_ref(),
-                    headers: &headers,
-                    source_ip: source_ip(&request),
-                };
-                app.webhook.deliver(&inbound, &trace).await
-            }
-            other => HttpReply::error(
-                405,
-                "method_not_allowed",
-                &format!("{other} is not supported; use GET or POST"),
-                None,
-                trace.as_str(),
-            ),
-        }
-    }
-    .instrument(span)
-    .await;
-    Ok(http_response(reply))
+    Ok(serve_meta_webhook(&app.webhook, trace, request).await)
 }

@@ -3,8 +3,12 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, RequestExt, Response};
 use onecrm_domain::batch::QueueMessage;
+use onecrm_domain::envelope::TraceId;
 use onecrm_domain::http::HttpReply;
+use onecrm_domain::ingress::InboundRequest;
 use onecrm_domain::meta::HandshakeQuery;
+use onecrm_domain::meta_webhook::MetaWebhook;
+use tracing::Instrument;
 
 /// JSON lines for CloudWatch; span fields (the trace id) ride on every line. `RUST_LOG` filters
 /// by level and target (`info`, `debug,aws_smithy_runtime=warn`); no regex engine needed.
@@ -117,4 +121,42 @@ pub fn batch_response(failed_ids: Vec<String>) -> SqsBatchResponse {
         })
         .collect();
     response
+}
+
+/// A Meta webhook over HTTP (WhatsApp, Lead Ads): GET is the handshake, POST a signed delivery.
+/// Routes on the method only, so the same code serves API Gateway (`/whatsapp`, `/meta-lead`)
+/// and `cargo lambda watch` (`/lambda-url/<function>/...`).
+pub async fn serve_meta_webhook(
+    webhook: &MetaWebhook,
+    trace: TraceId,
+    request: Request,
+) -> Response<Body> {
+    let span =
+        tracing::info_span!("meta_webhook", trace_id = %trace, request_id = %request_id(&request));
+    let reply = async {
+        match request.method().as_str() {
+            "GET" => webhook.handshake(&handshake_query(&request), &trace).await,
+            "POST" => {
+                let headers = headers(&request);
+                let inbound = InboundRequest {
+                    // lambda_http has already decoded an `isBase64Encoded` body: these are the
+                    // bytes Meta signed.
+                    body: request.body().as_ref(),
+                    headers: &headers,
+                    source_ip: source_ip(&request),
+                };
+                webhook.deliver(&inbound, &trace).await
+            }
+            other => HttpReply::error(
+                405,
+                "method_not_allowed",
+                &format!("{other} is not supported; use GET or POST"),
+                None,
+                trace.as_str(),
+            ),
+        }
+    }
+    .instrument(span)
+    .await;
+    http_response(reply)
 }

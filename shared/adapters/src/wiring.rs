@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use onecrm_domain::ingress::IngressPorts;
 use onecrm_domain::log::IntegrationLog;
-use onecrm_domain::ports::{EventQueue, IdGenerator};
+use onecrm_domain::ports::{EventArchive, EventQueue, IdGenerator, SecretStore};
+
+use crate::partner::{BreakerSettings, PartnerClient, RetryPolicy};
 
 use crate::config::{self, ConfigError, Settings};
 use crate::dynamodb::{ArchiveStore, CrmStore, LogStore};
@@ -59,15 +61,39 @@ impl Wiring {
     pub fn ingress_ports(&self, queue: Arc<dyn EventQueue>) -> Result<IngressPorts, ConfigError> {
         Ok(IngressPorts {
             tenants: self.crm.clone(),
-            secrets: Arc::new(SecretsManagerStore::new(
-                aws_sdk_secretsmanager::Client::new(&self.sdk),
-            )),
+            secrets: self.secrets(),
             queue,
-            archive: Arc::new(ArchiveStore::new(
-                self.dynamo.clone(),
-                config::required("RAW_EVENT_TABLE")?,
-            )),
+            archive: self.archive()?,
             log: self.log.clone(),
+        })
+    }
+
+    /// Secrets Manager, read lazily and cached.
+    pub fn secrets(&self) -> Arc<dyn SecretStore> {
+        Arc::new(SecretsManagerStore::new(
+            aws_sdk_secretsmanager::Client::new(&self.sdk),
+        ))
+    }
+
+    /// The raw-event archive (`RAW_EVENT_TABLE`): deliveries, unparsed, unrouted, parked.
+    pub fn archive(&self) -> Result<Arc<dyn EventArchive>, ConfigError> {
+        Ok(Arc::new(ArchiveStore::new(
+            self.dynamo.clone(),
+            config::required("RAW_EVENT_TABLE")?,
+        )))
+    }
+
+    /// The partner HTTP client with its default retry policy and circuit breaker.
+    pub fn partner(&self) -> Result<Arc<PartnerClient>, ConfigError> {
+        PartnerClient::new(
+            self.log.clone(),
+            RetryPolicy::default(),
+            BreakerSettings::default(),
+        )
+        .map(Arc::new)
+        .map_err(|e| ConfigError {
+            name: "PARTNER_URL_*".into(),
+            problem: format!("cannot build the partner HTTP client: {e}"),
         })
     }
 }

@@ -4,6 +4,8 @@
 //! implement the traits in [`ports`]; function crates wire adapters to the use cases here.
 
 pub mod batch;
+pub mod capture;
+pub mod consent;
 pub mod envelope;
 pub mod error;
 pub mod http;
@@ -13,6 +15,8 @@ pub mod ingress;
 pub mod log;
 pub mod mask;
 pub mod meta;
+pub mod meta_lead;
+pub mod meta_webhook;
 pub mod money;
 pub mod page;
 pub mod party;

@@ -96,6 +96,8 @@ pub enum LogResult {
     Duplicate,
     /// Understood and deliberately not acted on (stale status, unsubscribed field...).
     Ignored,
+    /// Kept whole for a replay once its cause is fixed (a partner token to renew).
+    Parked,
 }
 
 impl LogResult {
@@ -105,6 +107,7 @@ impl LogResult {
             LogResult::Error => "error",
             LogResult::Duplicate => "duplicate",
             LogResult::Ignored => "ignored",
+            LogResult::Parked => "parked",
         }
     }
 }

@@ -142,14 +142,42 @@ pub struct Touch {
     pub external_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referral: Option<AdReferral>,
+    /// The campaign tags of this touch (forms): last-touch attribution moves with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm: Option<Utm>,
+}
+
+/// A person's or company's details beyond the display name (form answers, ERP fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+}
+
+impl Profile {
+    pub fn is_empty(&self) -> bool {
+        self == &Profile::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeadDetails {
     pub source: LeadSource,
     pub status: LeadStatus,
+    /// First-touch attribution: the tags the lead came with.
     #[serde(default)]
     pub utm: Utm,
+    /// The Lead Ads campaign, ad set, ad and form the lead came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<crate::capture::AdCampaign>,
     pub first_touch: Touch,
     pub last_touch: Touch,
 }
@@ -183,6 +211,8 @@ pub struct Card {
     pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub external_ids: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Profile::is_empty")]
+    pub profile: Profile,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lead: Option<LeadDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,6 +239,7 @@ impl Card {
             emails: vec![],
             owner: None,
             external_ids: BTreeMap::new(),
+            profile: Profile::default(),
             lead: None,
             customer: Some(CustomerDetails {
                 party_type: PartyType::Person,

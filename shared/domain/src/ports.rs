@@ -4,6 +4,8 @@
 use std::fmt;
 
 use async_trait::async_trait;
+
+use crate::consent::ConsentRecord;
 use chrono::{DateTime, Utc};
 
 use crate::envelope::Envelope;
@@ -85,6 +87,13 @@ pub trait EventArchive: Send + Sync {
         integration: Integration,
         page: PageRequest,
     ) -> Result<Page<HeldEvent>, PortError>;
+    /// A tenant's parked events (queued envelopes waiting for an operator), oldest first.
+    async fn parked(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        page: PageRequest,
+    ) -> Result<Page<HeldEvent>, PortError>;
     /// Forgets a held event once it has been delivered.
     async fn release(&self, held: &HeldEvent) -> Result<(), PortError>;
 }
@@ -156,6 +165,8 @@ pub struct CardInteraction {
     pub entry: TimelineEntry,
     /// Updates the lead's last touch when the card is a lead.
     pub touch: Touch,
+    /// Consent given with the interaction (a ticked form box), İYS-shaped.
+    pub consents: Vec<ConsentRecord>,
 }
 
 /// A new lead with everything that comes with it, written all-or-nothing.
@@ -169,6 +180,7 @@ pub struct NewLead {
     pub note: Option<Note>,
     pub entry: TimelineEntry,
     pub task: Option<Task>,
+    pub consents: Vec<ConsentRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -143,6 +143,10 @@ pub struct WhatsAppSettings {
 pub struct MetaLeadAdsSettings {
     pub page_ids: Vec<String>,
     pub meta_app_id: String,
+    /// Form question key → lead field, on top of Meta's standard keys (`full_name`, `email`,
+    /// `phone_number`...); keys in neither stay custom fields.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub field_mapping: std::collections::BTreeMap<String, crate::meta_lead::lead::LeadField>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

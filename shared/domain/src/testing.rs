@@ -180,6 +180,7 @@ struct CrmState {
     notes: Vec<(TenantId, Note)>,
     tasks: Vec<(TenantId, Task)>,
     messages: HashMap<(TenantId, String), OutboundMessage>,
+    consents: Vec<(TenantId, String, crate::consent::ConsentRecord)>,
 }
 
 /// A CRM store with DynamoDB's all-or-nothing transaction semantics.
@@ -193,6 +194,16 @@ impl MemoryCrm {
             .iter()
             .filter(|((t, _), _)| t == tenant)
             .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    /// The consent records stored on a card.
+    pub fn consents(&self, tenant: &TenantId, card_id: &str) -> Vec<crate::consent::ConsentRecord> {
+        lock(&self.0)
+            .consents
+            .iter()
+            .filter(|(t, c, _)| t == tenant && c == card_id)
+            .map(|(_, _, r)| r.clone())
             .collect()
     }
 }
@@ -284,6 +295,11 @@ impl CrmRepository for MemoryCrm {
             }
         }
         state.timeline.push((tenant.clone(), write.entry.clone()));
+        for consent in &write.consents {
+            state
+                .consents
+                .push((tenant.clone(), write.card.card_id.clone(), consent.clone()));
+        }
         Ok(WriteOutcome::Applied)
     }
 
@@ -309,6 +325,11 @@ impl CrmRepository for MemoryCrm {
         state
             .idempotency
             .insert(idem_key(tenant, &write.dedupe, &write.entry));
+        for consent in &write.consents {
+            state
+                .consents
+                .push((tenant.clone(), write.card.card_id.clone(), consent.clone()));
+        }
         for key in &write.identities {
             let at = (tenant.clone(), key.key());
             state.claims.insert(at.clone(), write.card.card_id.clone());
@@ -537,6 +558,20 @@ impl EventArchive for MemoryArchive {
             .held()
             .into_iter()
             .filter(|h| h.integration == integration && h.hold == Hold::Unparsed(tenant.clone()))
+            .collect();
+        Ok(page_of(held, &page))
+    }
+
+    async fn parked(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        page: PageRequest,
+    ) -> Result<Page<HeldEvent>, PortError> {
+        let held = self
+            .held()
+            .into_iter()
+            .filter(|h| h.integration == integration && h.hold == Hold::Parked(tenant.clone()))
             .collect();
         Ok(page_of(held, &page))
     }

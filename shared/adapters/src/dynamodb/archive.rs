@@ -64,6 +64,7 @@ pub(crate) fn pieces(text: &str, max: usize) -> Vec<&str> {
 fn held_pk(hold: &Hold, integration: Integration) -> String {
     match hold {
         Hold::Unparsed(tenant) => keys::unparsed(tenant, integration),
+        Hold::Parked(tenant) => keys::parked(tenant, integration),
         Hold::Unrouted(route) => keys::unrouted(integration, route),
     }
 }
@@ -83,6 +84,9 @@ fn held_from_item(item: &Item) -> Result<HeldEvent, PortError> {
     ))
     .map_err(|_| broken("a known integration"))?;
     let hold = match (attr(item, "tenant_id"), attr(item, "route")) {
+        (Some(t), _) if attr(item, "parked").is_some() => {
+            Hold::Parked(TenantId::parse(t).map_err(PortError::Rejected)?)
+        }
         (Some(t), _) => Hold::Unparsed(TenantId::parse(t).map_err(PortError::Rejected)?),
         (None, Some(r)) => {
             Hold::Unrouted(TenantRoute::from_key(r).ok_or_else(|| broken("a route"))?)
@@ -196,6 +200,10 @@ impl ArchiveStore {
         match &h.hold {
             Hold::Unparsed(tenant) => {
                 item.insert("tenant_id".into(), s(tenant.as_str()));
+            }
+            Hold::Parked(tenant) => {
+                item.insert("tenant_id".into(), s(tenant.as_str()));
+                item.insert("parked".into(), s("1"));
             }
             Hold::Unrouted(route) => {
                 item.insert("route".into(), s(route.key()));
@@ -379,6 +387,16 @@ impl EventArchive for ArchiveStore {
         page: PageRequest,
     ) -> Result<Page<HeldEvent>, PortError> {
         self.held_page(None, "pk", keys::unparsed(tenant, integration), page)
+            .await
+    }
+
+    async fn parked(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        page: PageRequest,
+    ) -> Result<Page<HeldEvent>, PortError> {
+        self.held_page(None, "pk", keys::parked(tenant, integration), page)
             .await
     }
 

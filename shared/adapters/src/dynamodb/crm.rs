@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
+use onecrm_domain::consent::ConsentRecord;
 use onecrm_domain::error::PortError;
 use onecrm_domain::page::{Page, PageRequest};
 use onecrm_domain::party::{Card, CardKind, CardRef, IdentityKey, LeadSource, Note, Touch};
@@ -279,11 +280,15 @@ impl CrmRepository for CrmStore {
         tenant: &TenantId,
         write: &CardInteraction,
     ) -> Result<WriteOutcome, PortError> {
-        let outcome = match self
-            .idempotent(tenant, &write.dedupe, &write.entry)?
-            .commit(&self.client)
-            .await?
-        {
+        let mut tx = self.idempotent(tenant, &write.dedupe, &write.entry)?;
+        for consent in &write.consents {
+            tx.put(
+                "consent",
+                consent_item(tenant, &write.card.card_id, consent)?,
+                None,
+            )?;
+        }
+        let outcome = match tx.commit(&self.client).await? {
             Committed::Applied => WriteOutcome::Applied,
             Committed::Duplicate => WriteOutcome::Duplicate,
             Committed::ConditionFailed(what) => {
@@ -318,6 +323,13 @@ impl CrmRepository for CrmStore {
         )?;
         if let Some(note) = &write.note {
             tx.put("note", note_item(tenant, note)?, None)?;
+        }
+        for consent in &write.consents {
+            tx.put(
+                "consent",
+                consent_item(tenant, &write.card.card_id, consent)?,
+                None,
+            )?;
         }
         if let Some(task) = &write.task {
             tx.put("task", task_item(tenant, task)?, None)?;
@@ -455,6 +467,29 @@ impl CrmRepository for CrmStore {
             .map(from_item)
             .transpose()
     }
+}
+
+/// The latest consent of one recipient on one channel (İYS keeps one state per pair); the
+/// timeline entry that carried it keeps the history.
+fn consent_item(
+    tenant: &TenantId,
+    card_id: &str,
+    consent: &ConsentRecord,
+) -> Result<Item, PortError> {
+    let channel = serde_json::to_value(consent.channel)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut item = item(
+        consent,
+        "consent",
+        &[
+            ("pk", keys::card(tenant, card_id)),
+            ("sk", format!("CONSENT#{channel}#{}", consent.recipient)),
+        ],
+    )?;
+    item.insert("card_id".into(), s(card_id));
+    Ok(item)
 }
 
 fn note_item(tenant: &TenantId, note: &Note) -> Result<Item, PortError> {

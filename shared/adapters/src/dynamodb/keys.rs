@@ -50,6 +50,9 @@ pub fn raw_delivery(t: &TenantId, trace: &str) -> String {
 pub fn unparsed(t: &TenantId, integration: Integration) -> String {
     format!("T#{t}#UNPARSED#{}", integration.as_str())
 }
+pub fn parked(t: &TenantId, integration: Integration) -> String {
+    format!("T#{t}#PARKED#{}", integration.as_str())
+}
 pub fn unrouted(integration: Integration, route: &TenantRoute) -> String {
     format!("UNROUTED#{}#{}", integration.as_str(), route.key())
 }

@@ -5,6 +5,7 @@
 //! ([`endpoint`]), so local sandboxes stand in for partners.
 
 mod breaker;
+pub mod graph;
 mod retry;
 
 use std::sync::Arc;
@@ -49,6 +50,18 @@ pub struct PartnerRequest<'a> {
     pub token: Option<&'a dyn TokenSource>,
     /// The partner's id of what this call is about, for the log.
     pub external_id: Option<String>,
+    /// The partner's own reading of a non-2xx answer (Graph's error codes say more than its
+    /// HTTP statuses); `None`, or a `None` answer, falls back to the status.
+    pub classify: Option<fn(u16, &Value) -> Option<Verdict>>,
+}
+
+/// How a partner's non-2xx answer is treated, with the reason for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Retry(String),
+    /// Our credentials: one refreshed token, then the call fails as unauthorized.
+    Unauthorized(String),
+    Final(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +87,9 @@ enum Failure {
         reason: String,
     },
     Unauthorized {
+        status: u16,
         body: Value,
+        reason: String,
     },
     Final {
         status: Option<u16>,
@@ -134,13 +149,11 @@ impl PartnerClient {
                 Err(Failure::Unauthorized { .. }) if !refreshed && request.token.is_some() => {
                     refreshed = true;
                 }
-                Err(Failure::Unauthorized { body }) => {
-                    break Err((
-                        PortError::Unauthorized("the partner refused our credentials".into()),
-                        Some(401),
-                        body,
-                    ))
-                }
+                Err(Failure::Unauthorized {
+                    status,
+                    body,
+                    reason,
+                }) => break Err((PortError::Unauthorized(reason), Some(status), body)),
                 Err(Failure::Final {
                     status,
                     body,
@@ -238,9 +251,43 @@ impl PartnerClient {
         let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             Value::String(String::from_utf8_lossy(&bytes).chars().take(2000).collect())
         });
+        if !(200..=299).contains(&status) {
+            match request
+                .classify
+                .and_then(|classify| classify(status, &body))
+            {
+                Some(Verdict::Retry(reason)) => {
+                    return Err(Failure::Retry {
+                        status: Some(status),
+                        body,
+                        wait,
+                        reason,
+                    })
+                }
+                Some(Verdict::Unauthorized(reason)) => {
+                    return Err(Failure::Unauthorized {
+                        status,
+                        body,
+                        reason,
+                    })
+                }
+                Some(Verdict::Final(reason)) => {
+                    return Err(Failure::Final {
+                        status: Some(status),
+                        body,
+                        reason,
+                    })
+                }
+                None => {}
+            }
+        }
         match status {
             200..=299 => Ok(PartnerResponse { status, body }),
-            401 => Err(Failure::Unauthorized { body }),
+            401 => Err(Failure::Unauthorized {
+                status,
+                body,
+                reason: "the partner refused our credentials".into(),
+            }),
             408 | 425 | 429 | 500 | 502 | 503 | 504 => Err(Failure::Retry {
                 status: Some(status),
                 body,

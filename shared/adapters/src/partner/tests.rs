@@ -60,6 +60,7 @@ async fn get(
     let trace = TraceId::new("trace-out");
     client
         .send(PartnerRequest {
+            classify: None,
             tenant: &tenant,
             integration: Integration::InsurUp,
             operation: "insurup.customer.get",
@@ -254,6 +255,7 @@ async fn a_client_error_is_not_retried_and_the_log_is_masked() {
     let trace = TraceId::new("t");
     let error = client
         .send(PartnerRequest {
+            classify: None,
             tenant: &tenant,
             integration: Integration::Karel,
             operation: "karel.opportunity.create",

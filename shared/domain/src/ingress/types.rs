@@ -102,6 +102,9 @@ pub enum Hold {
     Unparsed(TenantId),
     /// For a route no tenant owns yet: delivered when the route is registered.
     Unrouted(TenantRoute),
+    /// Queued and understood, but its processing waits for an operator (a partner token to
+    /// renew): `raw` is the whole envelope, replayed as is.
+    Parked(TenantId),
 }
 
 /// An event kept whole instead of being processed.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::FieldError;
-use crate::ingress::json::{field_error, id_text, strict, unparsed};
+use crate::ingress::json::{id_text, split_meta_changes, strict, unparsed};
 use crate::ingress::{IngressEvent, Parsed, Unit};
 use crate::party::AdReferral;
 use crate::phone::PhoneNumber;
@@ -30,57 +30,11 @@ pub const MAX_UNITS: usize = 5000;
 /// has none (account updates). Only the outer shape is checked here; a unit that does not parse
 /// later is kept whole, never refused.
 pub fn split(body: &[u8]) -> Result<Vec<Unit>, FieldError> {
-    #[derive(Deserialize)]
-    struct Notification<'a> {
-        #[serde(default)]
-        object: Option<String>,
-        #[serde(borrow)]
-        entry: Vec<Entry<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct Entry<'a> {
-        #[serde(default)]
-        id: Option<serde_json::Value>,
-        #[serde(borrow, default)]
-        changes: Vec<&'a RawValue>,
-    }
-    let text = std::str::from_utf8(body)
-        .map_err(|_| FieldError::new("body", "invalid_encoding", "body is not UTF-8 JSON"))?;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let notification: Notification =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| field_error(e, ""))?;
-    if notification.object.as_deref() != Some(OBJECT) {
-        return Err(FieldError::new(
-            "object",
-            "invalid_value",
-            format!("must be {OBJECT:?}"),
-        ));
-    }
-    let parts: usize = notification.entry.iter().map(|e| e.changes.len()).sum();
-    if parts > MAX_UNITS {
-        return Err(FieldError::new(
-            "entry",
-            "too_many_parts",
-            format!("{parts} changes in one delivery; at most {MAX_UNITS}"),
-        ));
-    }
-    let mut units = Vec::with_capacity(parts);
-    for (e, entry) in notification.entry.into_iter().enumerate() {
-        let waba = entry.id.as_ref().and_then(id_text);
-        for (c, change) in entry.changes.into_iter().enumerate() {
-            let route = phone_number_id(change.get())
-                .map(TenantRoute::WhatsAppPhoneNumberId)
-                .or_else(|| waba.clone().map(TenantRoute::WhatsAppBusinessAccount))
-                .ok_or_else(|| FieldError::missing(format!("entry[{e}].id")))?;
-            units.push(Unit {
-                route,
-                path: format!("entry[{e}].changes[{c}]"),
-                raw: change.get().to_string(),
-                context: waba.clone(),
-            });
-        }
-    }
-    Ok(units)
+    split_meta_changes(body, OBJECT, MAX_UNITS, |change, waba| {
+        phone_number_id(change)
+            .map(TenantRoute::WhatsAppPhoneNumberId)
+            .or_else(|| waba.map(|w| TenantRoute::WhatsAppBusinessAccount(w.to_string())))
+    })
 }
 
 fn phone_number_id(change: &str) -> Option<String> {

@@ -1,34 +1,19 @@
-//! The `whatsapp-inbound` use case: Meta's GET handshake, and signed deliveries through the
-//! shared [`Ingress`] with WhatsApp's router and parser.
+//! The `whatsapp-inbound` use case: the shared Meta webhook ([`MetaWebhook`]: handshake,
+//! signed deliveries through the ingress) with WhatsApp's router and parser.
 
 use std::sync::Arc;
 
-use crate::envelope::TraceId;
-use crate::error::{FieldError, PortError};
-use crate::http::HttpReply;
-use crate::ingress::auth::MetaSignature;
-use crate::ingress::{
-    InboundRequest, Ingress, IngressPorts, IngressSettings, Parsed, Unit, WebhookSpec,
-};
-use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
-use crate::meta::{self, HandshakeQuery};
-use crate::ports::{SecretStore, TenantDirectory};
-use crate::tenant::{secret_name, TenantId, TenantRoute};
+use crate::error::FieldError;
+use crate::ingress::{InboundRequest, IngressPorts, Parsed, Unit, WebhookSpec};
+use crate::log::Integration;
 use crate::whatsapp::parse;
-use crate::whatsapp::{WhatsAppSecrets, SECRET_INTEGRATION};
+use crate::whatsapp::SECRET_INTEGRATION;
 
 /// Meta documents deliveries of up to 3 MB; anything larger is not from Meta.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    pub tenant_secret_prefix: String,
-    pub app_secret_prefix: String,
-    pub max_body_bytes: usize,
-    /// The deployment's own Meta app: authenticates deliveries for numbers not registered yet.
-    pub default_app_id: Option<String>,
-    pub retention_days: i64,
-}
+use crate::meta_webhook::MetaWebhook;
+pub use crate::meta_webhook::WebhookSettings;
 
 /// WhatsApp's part of the ingress: routing by phone number id (or WABA id), parsing per event.
 pub struct WhatsAppSpec {
@@ -53,171 +38,22 @@ impl WebhookSpec for WhatsAppSpec {
     }
 }
 
-pub struct WhatsAppWebhook {
-    ingress: Ingress,
-    tenants: Arc<dyn TenantDirectory>,
-    secrets: Arc<dyn SecretStore>,
-    log: IntegrationLog,
-    tenant_secret_prefix: String,
-}
+/// The WhatsApp Cloud API webhook: the Meta webhook with WhatsApp's router and parser.
+pub struct WhatsAppWebhook(MetaWebhook);
 
 impl WhatsAppWebhook {
     pub fn new(ports: IngressPorts, settings: WebhookSettings) -> Self {
-        let (tenants, secrets, log) = (
-            ports.tenants.clone(),
-            ports.secrets.clone(),
-            ports.log.clone(),
-        );
-        let ingress = Ingress::new(
-            Arc::new(WhatsAppSpec {
-                max_body_bytes: settings.max_body_bytes,
-            }),
-            Arc::new(MetaSignature {
-                app_secret_prefix: settings.app_secret_prefix,
-            }),
-            ports,
-            IngressSettings {
-                default_app_id: settings.default_app_id,
-                retention_days: settings.retention_days,
-            },
-        );
-        Self {
-            ingress,
-            tenants,
-            secrets,
-            log,
-            tenant_secret_prefix: settings.tenant_secret_prefix,
-        }
+        let spec = Arc::new(WhatsAppSpec {
+            max_body_bytes: settings.max_body_bytes,
+        });
+        Self(MetaWebhook::new(spec, SECRET_INTEGRATION, ports, settings))
     }
+}
 
-    pub fn ingress(&self) -> &Ingress {
-        &self.ingress
-    }
+impl std::ops::Deref for WhatsAppWebhook {
+    type Target = MetaWebhook;
 
-    /// POST: one Meta delivery. 200 only once every event is durable (queued or kept).
-    pub async fn deliver(&self, request: &InboundRequest<'_>, trace: &TraceId) -> HttpReply {
-        self.ingress.deliver(request, trace).await
-    }
-
-    /// Events held for a number that is now registered go to its tenant.
-    pub async fn release(&self, route: &TenantRoute) -> Result<usize, PortError> {
-        self.ingress.release_unrouted(route).await
-    }
-
-    async fn log_handshake(
-        &self,
-        tenant: &TenantId,
-        trace: &TraceId,
-        status: u16,
-        error: Option<(&str, String)>,
-    ) {
-        let result = if error.is_some() {
-            LogResult::Error
-        } else {
-            LogResult::Success
-        };
-        let mut entry = LogEntry::new(
-            tenant.clone(),
-            Integration::WhatsApp,
-            LogDirection::Inbound,
-            "webhook.handshake",
-            result,
-            trace.clone(),
-        )
-        .http_status(status);
-        if let Some((code, message)) = error {
-            entry = entry.error(code, message);
-        }
-        self.log.write(entry).await;
-    }
-
-    /// GET: `hub.mode=subscribe`, the tenant's verify token, and the challenge echoed raw.
-    pub async fn handshake(&self, query: &HandshakeQuery, trace: &TraceId) -> HttpReply {
-        let forbidden =
-            |code: &str, message: &str| HttpReply::error(403, code, message, None, trace.as_str());
-        let nobody = TenantId::unresolved();
-        let Some(token) = query.verify_token.as_deref().filter(|t| !t.is_empty()) else {
-            self.log_handshake(
-                &nobody,
-                trace,
-                403,
-                Some(("handshake_token_missing", "no hub.verify_token".into())),
-            )
-            .await;
-            return forbidden("handshake_token_missing", "hub.verify_token is required");
-        };
-        let unavailable = |e: &PortError| {
-            HttpReply::error(
-                503,
-                e.code(),
-                "temporarily unavailable, retry later",
-                None,
-                trace.as_str(),
-            )
-        };
-        let tenant = match self
-            .tenants
-            .resolve(&TenantRoute::whatsapp_verify_token(token))
-            .await
-        {
-            Ok(Some(target)) => target.tenant_id,
-            Ok(None) => {
-                self.log_handshake(
-                    &nobody,
-                    trace,
-                    403,
-                    Some((
-                        "handshake_token_mismatch",
-                        "no tenant has this verify token".into(),
-                    )),
-                )
-                .await;
-                return forbidden(
-                    "handshake_token_mismatch",
-                    "hub.verify_token does not match",
-                );
-            }
-            Err(e) => {
-                self.log_handshake(&nobody, trace, 503, Some((e.code(), e.to_string())))
-                    .await;
-                return unavailable(&e);
-            }
-        };
-        let name = secret_name(&self.tenant_secret_prefix, &tenant, SECRET_INTEGRATION);
-        let secrets: WhatsAppSecrets = match self.secrets.get(&name).await {
-            Ok(secret) => match serde_json::from_str(secret.expose()) {
-                Ok(s) => s,
-                Err(e) => {
-                    let e = PortError::Rejected(format!(
-                        "secret {name} is not WhatsApp secrets JSON: {:?}",
-                        e.classify()
-                    ));
-                    self.log_handshake(
-                        &tenant,
-                        trace,
-                        503,
-                        Some(("secret_malformed", e.to_string())),
-                    )
-                    .await;
-                    return unavailable(&e);
-                }
-            },
-            Err(e) => {
-                self.log_handshake(&tenant, trace, 503, Some((e.code(), e.to_string())))
-                    .await;
-                return unavailable(&e);
-            }
-        };
-        match meta::check_handshake(query, &secrets.verify_token) {
-            Ok(challenge) => {
-                self.log_handshake(&tenant, trace, 200, None).await;
-                HttpReply::text(200, challenge)
-            }
-            Err(e) => {
-                self.log_handshake(&tenant, trace, 403, Some((e.code(), e.to_string())))
-                    .await;
-                forbidden(e.code(), &e.to_string())
-            }
-        }
+    fn deref(&self) -> &MetaWebhook {
+        &self.0
     }
 }

@@ -115,6 +115,7 @@ impl WhatsAppWorker {
             at: message.sent_at,
             external_id: Some(message.wamid.clone()),
             referral: message.referral.clone(),
+            utm: None,
         };
 
         let settings = tenant.integrations.whatsapp.as_ref();
@@ -148,6 +149,7 @@ impl WhatsAppWorker {
                     entry: timeline_entry(&card.card_id, &message, envelope),
                     card: card.clone(),
                     touch: touch.clone(),
+                    consents: Vec::new(),
                 };
                 match self
                     .repo
@@ -302,10 +304,12 @@ fn new_lead(
         emails: vec![],
         owner: tenant.default_owner.clone(),
         external_ids: Default::default(),
+        profile: Default::default(),
         lead: Some(LeadDetails {
             source: LeadSource::WhatsApp,
             status: LeadStatus::New,
             utm: Utm::default(),
+            campaign: None,
             first_touch: touch.clone(),
             last_touch: touch,
         }),
@@ -344,5 +348,6 @@ fn new_lead(
         entry: timeline_entry(&card_id, message, envelope),
         card,
         task,
+        consents: Vec::new(),
     }
 }

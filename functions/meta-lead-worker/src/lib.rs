@@ -1,0 +1,67 @@
+//! `meta-lead-worker`: the SQS consumer that fetches each queued lead from Graph, maps it and
+//! lands it on a card; reports only the failed messages back (`ReportBatchItemFailures`).
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+use onecrm_adapters::config;
+use onecrm_adapters::lambda::{batch_response, queue_messages};
+use onecrm_adapters::partner::graph::{GraphLeads, DEFAULT_GRAPH_VERSION};
+use onecrm_adapters::wiring::Wiring;
+use onecrm_domain::batch::process_batch;
+use onecrm_domain::log::{Integration, IntegrationLog};
+use onecrm_domain::meta_lead::worker::{LeadAdsSource, MetaLeadWorker};
+
+pub struct App {
+    worker: MetaLeadWorker,
+    log: IntegrationLog,
+    /// The queue's `maxReceiveCount`: the delivery after which a failure means the DLQ.
+    max_receive_count: u32,
+}
+
+impl App {
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let wiring = Wiring::from_env(sdk)?;
+        let max_receive_count = u32::try_from(config::number("MAX_RECEIVE_COUNT", 5)?).unwrap_or(5);
+        let graph = GraphLeads::new(
+            wiring.partner()?,
+            wiring.secrets(),
+            wiring.settings.tenant_secret_prefix.clone(),
+            config::optional("GRAPH_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_VERSION.into()),
+        );
+        Self::new(&wiring, Arc::new(graph), max_receive_count)
+    }
+
+    pub fn new(
+        wiring: &Wiring,
+        source: Arc<dyn LeadAdsSource>,
+        max_receive_count: u32,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            worker: MetaLeadWorker::new(
+                source,
+                wiring.crm.clone(),
+                wiring.crm.clone(),
+                wiring.archive()?,
+                wiring.log.clone(),
+                wiring.settings.log_retention_days,
+            ),
+            log: wiring.log.clone(),
+            max_receive_count,
+        })
+    }
+}
+
+pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    let messages = queue_messages(event.payload);
+    let failed = process_batch(
+        messages,
+        Integration::MetaLeadAds,
+        app.max_receive_count,
+        &app.log,
+        |envelope, attempt| app.worker.handle(envelope, attempt),
+    )
+    .await;
+    Ok(batch_response(failed))
+}

@@ -1,0 +1,56 @@
+//! `meta-lead`: the Meta Lead Ads webhook (Page `leadgen` changes). GET answers Meta's
+//! handshake; POST runs the shared ingress (size cap, routing by Page id, the app's
+//! `X-Hub-Signature-256`, per-event parse, durable enqueue and raw archive) and answers 200 only
+//! after. The answers are fetched from Graph by `meta-lead-worker`.
+
+use std::sync::Arc;
+
+use lambda_http::{Body, Error, Request, Response};
+use onecrm_adapters::config;
+use onecrm_adapters::lambda::serve_meta_webhook;
+use onecrm_adapters::wiring::Wiring;
+use onecrm_domain::envelope::TraceId;
+use onecrm_domain::ingress::IngressPorts;
+use onecrm_domain::meta_lead::webhook::{MetaLeadWebhook, DEFAULT_MAX_BODY_BYTES};
+use onecrm_domain::meta_webhook::WebhookSettings;
+use onecrm_domain::ports::IdGenerator;
+
+pub struct App {
+    webhook: MetaLeadWebhook,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl App {
+    /// Wires the real adapters from the environment `template.yaml` defines.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let wiring = Wiring::from_env(sdk)?;
+        let ports = wiring.ingress_ports(wiring.queue("META_LEAD_QUEUE_URL")?)?;
+        Ok(Self::new(&wiring, ports, config::optional("META_APP_ID")))
+    }
+
+    pub fn new(wiring: &Wiring, ports: IngressPorts, default_app_id: Option<String>) -> Self {
+        let webhook = MetaLeadWebhook::new(
+            ports,
+            WebhookSettings {
+                tenant_secret_prefix: wiring.settings.tenant_secret_prefix.clone(),
+                app_secret_prefix: wiring.settings.app_secret_prefix.clone(),
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                default_app_id,
+                retention_days: wiring.settings.log_retention_days,
+            },
+        );
+        Self {
+            webhook,
+            ids: wiring.ids.clone(),
+        }
+    }
+
+    pub fn webhook(&self) -> &MetaLeadWebhook {
+        &self.webhook
+    }
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    let trace = TraceId::new(app.ids.new_id());
+    Ok(serve_meta_webhook(&app.webhook, trace, request).await)
+}
