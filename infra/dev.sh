@@ -55,9 +55,11 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
 
   Emulator (DynamoDB, SQS, Secrets Manager)   $endpoint
   WhatsApp webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/whatsapp-inbound/whatsapp
+  Lead Ads webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/meta-lead/meta-lead
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
-  Dead-letter queue                           $QUEUE_URL_WhatsAppEventsDeadLetterQueue
+  Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
+                                              $QUEUE_URL_MetaLeadEventsDeadLetterQueue
   Tables                                      $CRM_TABLE, $LOG_TABLE
   Environment for your own tools              $dir/stack.env
   Logs                                        $dir/{moto,functions,poller}.log

@@ -180,7 +180,7 @@ impl Stack {
         let routes = [
             TenantRoute::WhatsAppPhoneNumberId(tenant.phone_number_id.clone()),
             TenantRoute::WhatsAppBusinessAccount(tenant.waba_id.clone()),
-            TenantRoute::whatsapp_verify_token(&tenant.verify_token),
+            TenantRoute::meta_verify_token(&tenant.verify_token),
         ];
         self.crm().put_tenant(&config, &routes).await.unwrap();
         self.secrets()

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use onecrm_adapters::config;
-use onecrm_adapters::lambda::{batch_response, queue_messages};
+use onecrm_adapters::lambda::serve_sqs_batch;
 use onecrm_adapters::partner::graph::{GraphLeads, DEFAULT_GRAPH_VERSION};
 use onecrm_adapters::wiring::Wiring;
-use onecrm_domain::batch::process_batch;
 use onecrm_domain::log::{Integration, IntegrationLog};
 use onecrm_domain::meta_lead::worker::{LeadAdsSource, MetaLeadWorker};
 
@@ -23,7 +22,7 @@ pub struct App {
 impl App {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
         let wiring = Wiring::from_env(sdk)?;
-        let max_receive_count = u32::try_from(config::number("MAX_RECEIVE_COUNT", 5)?).unwrap_or(5);
+        let max_receive_count = wiring.max_receive_count()?;
         let graph = GraphLeads::new(
             wiring.partner()?,
             wiring.secrets(),
@@ -54,14 +53,12 @@ impl App {
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    let messages = queue_messages(event.payload);
-    let failed = process_batch(
-        messages,
+    Ok(serve_sqs_batch(
+        event.payload,
         Integration::MetaLeadAds,
         app.max_receive_count,
         &app.log,
         |envelope, attempt| app.worker.handle(envelope, attempt),
     )
-    .await;
-    Ok(batch_response(failed))
+    .await)
 }

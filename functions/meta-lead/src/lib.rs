@@ -12,7 +12,6 @@ use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::envelope::TraceId;
 use onecrm_domain::ingress::IngressPorts;
 use onecrm_domain::meta_lead::webhook::{MetaLeadWebhook, DEFAULT_MAX_BODY_BYTES};
-use onecrm_domain::meta_webhook::WebhookSettings;
 use onecrm_domain::ports::IdGenerator;
 
 pub struct App {
@@ -31,13 +30,7 @@ impl App {
     pub fn new(wiring: &Wiring, ports: IngressPorts, default_app_id: Option<String>) -> Self {
         let webhook = MetaLeadWebhook::new(
             ports,
-            WebhookSettings {
-                tenant_secret_prefix: wiring.settings.tenant_secret_prefix.clone(),
-                app_secret_prefix: wiring.settings.app_secret_prefix.clone(),
-                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-                default_app_id,
-                retention_days: wiring.settings.log_retention_days,
-            },
+            wiring.meta_webhook_settings(DEFAULT_MAX_BODY_BYTES, default_app_id),
         );
         Self {
             webhook,

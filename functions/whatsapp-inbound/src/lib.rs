@@ -9,7 +9,7 @@ use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::envelope::TraceId;
 use onecrm_domain::ingress::IngressPorts;
 use onecrm_domain::ports::IdGenerator;
-use onecrm_domain::whatsapp::webhook::{WebhookSettings, WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
+use onecrm_domain::whatsapp::webhook::{WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
 use std::sync::Arc;
 
 pub struct App {
@@ -28,13 +28,7 @@ impl App {
     pub fn new(wiring: &Wiring, ports: IngressPorts, default_app_id: Option<String>) -> Self {
         let webhook = WhatsAppWebhook::new(
             ports,
-            WebhookSettings {
-                tenant_secret_prefix: wiring.settings.tenant_secret_prefix.clone(),
-                app_secret_prefix: wiring.settings.app_secret_prefix.clone(),
-                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-                default_app_id,
-                retention_days: wiring.settings.log_retention_days,
-            },
+            wiring.meta_webhook_settings(DEFAULT_MAX_BODY_BYTES, default_app_id),
         );
         Self {
             webhook,

@@ -3,10 +3,8 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
-use onecrm_adapters::config;
-use onecrm_adapters::lambda::{batch_response, queue_messages};
+use onecrm_adapters::lambda::serve_sqs_batch;
 use onecrm_adapters::wiring::Wiring;
-use onecrm_domain::batch::process_batch;
 use onecrm_domain::log::{Integration, IntegrationLog};
 use onecrm_domain::whatsapp::worker::WhatsAppWorker;
 
@@ -19,8 +17,8 @@ pub struct App {
 
 impl App {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
-        let max_receive_count = u32::try_from(config::number("MAX_RECEIVE_COUNT", 5)?).unwrap_or(5);
-        Ok(Self::new(&Wiring::from_env(sdk)?, max_receive_count))
+        let wiring = Wiring::from_env(sdk)?;
+        Ok(Self::new(&wiring, wiring.max_receive_count()?))
     }
 
     pub fn new(wiring: &Wiring, max_receive_count: u32) -> Self {
@@ -33,14 +31,12 @@ impl App {
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    let messages = queue_messages(event.payload);
-    let failed = process_batch(
-        messages,
+    Ok(serve_sqs_batch(
+        event.payload,
         Integration::WhatsApp,
         app.max_receive_count,
         &app.log,
         |envelope, attempt| app.worker.handle(envelope, attempt),
     )
-    .await;
-    Ok(batch_response(failed))
+    .await)
 }

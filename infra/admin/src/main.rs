@@ -21,7 +21,7 @@ use onecrm_domain::tenant::{
     WhatsAppSettings,
 };
 use onecrm_domain::time::to_istanbul_display;
-use onecrm_domain::whatsapp::webhook::{WebhookSettings, WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
+use onecrm_domain::whatsapp::webhook::{WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
 use onecrm_domain::whatsapp::{WhatsAppSecrets, SECRET_INTEGRATION};
 
 #[derive(Parser)]
@@ -176,7 +176,7 @@ async fn add_tenant(
     let routes = [
         TenantRoute::WhatsAppPhoneNumberId(args.whatsapp_phone_number_id),
         TenantRoute::WhatsAppBusinessAccount(args.whatsapp_business_account_id),
-        TenantRoute::whatsapp_verify_token(&args.whatsapp_verify_token),
+        TenantRoute::meta_verify_token(&args.whatsapp_verify_token),
     ];
     if let Some(app_secret) = &args.meta_app_secret {
         set_meta_app_secret(secrets, settings, &args.meta_app_id, app_secret).await?;
@@ -249,13 +249,7 @@ async fn release_held(routes: &[TenantRoute]) -> Result<(), Box<dyn std::error::
     let ports = wiring.ingress_ports(wiring.queue("WHATSAPP_QUEUE_URL")?)?;
     let webhook = WhatsAppWebhook::new(
         ports,
-        WebhookSettings {
-            tenant_secret_prefix: wiring.settings.tenant_secret_prefix.clone(),
-            app_secret_prefix: wiring.settings.app_secret_prefix.clone(),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            default_app_id: None,
-            retention_days: wiring.settings.log_retention_days,
-        },
+        wiring.meta_webhook_settings(DEFAULT_MAX_BODY_BYTES, None),
     );
     for route in routes {
         let delivered = webhook.release(route).await?;

@@ -160,3 +160,27 @@ pub async fn serve_meta_webhook(
     .await;
     http_response(reply)
 }
+
+/// An SQS event through the shared batch processor (ordering keys, one log record per failure,
+/// `dead_lettered` on the last delivery), answered with only the failed message ids.
+pub async fn serve_sqs_batch<F, Fut>(
+    event: SqsEvent,
+    integration: onecrm_domain::log::Integration,
+    max_receive_count: u32,
+    log: &onecrm_domain::log::IntegrationLog,
+    handler: F,
+) -> SqsBatchResponse
+where
+    F: Fn(onecrm_domain::envelope::Envelope, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<(), onecrm_domain::batch::ProcessError>>,
+{
+    let failed = onecrm_domain::batch::process_batch(
+        queue_messages(event),
+        integration,
+        max_receive_count,
+        log,
+        handler,
+    )
+    .await;
+    batch_response(failed)
+}

@@ -49,6 +49,28 @@ impl Wiring {
         Ok(Self::new(sdk, Settings::from_env()?))
     }
 
+    /// A Meta webhook's settings (WhatsApp, Lead Ads) from the shared environment;
+    /// `default_app_id` is the deployment's own Meta app (`META_APP_ID`), which signs deliveries
+    /// for routes not registered yet.
+    pub fn meta_webhook_settings(
+        &self,
+        max_body_bytes: usize,
+        default_app_id: Option<String>,
+    ) -> onecrm_domain::meta_webhook::WebhookSettings {
+        onecrm_domain::meta_webhook::WebhookSettings {
+            tenant_secret_prefix: self.settings.tenant_secret_prefix.clone(),
+            app_secret_prefix: self.settings.app_secret_prefix.clone(),
+            max_body_bytes,
+            default_app_id,
+            retention_days: self.settings.log_retention_days,
+        }
+    }
+
+    /// The queue's `maxReceiveCount` (`MAX_RECEIVE_COUNT`, 5): after it a failure means the DLQ.
+    pub fn max_receive_count(&self) -> Result<u32, ConfigError> {
+        Ok(u32::try_from(config::number("MAX_RECEIVE_COUNT", 5)?).unwrap_or(5))
+    }
+
     /// The SQS queue named by `variable` (`WHATSAPP_QUEUE_URL`...).
     pub fn queue(&self, variable: &str) -> Result<Arc<dyn EventQueue>, ConfigError> {
         Ok(Arc::new(SqsEventQueue::new(

@@ -16,6 +16,16 @@ pub enum ConsentChannel {
     Eposta,
 }
 
+impl ConsentChannel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ConsentChannel::Mesaj => "MESAJ",
+            ConsentChannel::Arama => "ARAMA",
+            ConsentChannel::Eposta => "EPOSTA",
+        }
+    }
+}
+
 /// İYS `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -111,6 +121,9 @@ mod tests {
         assert_eq!(json["status"], "ONAY");
         assert_eq!(json["recipient_type"], "BIREYSEL");
         assert_eq!(records[2].channel, ConsentChannel::Eposta);
+        for r in &records {
+            assert_eq!(serde_json::to_value(r.channel).unwrap(), r.channel.as_str());
+        }
         assert!(records_for(
             None,
             None,

@@ -152,7 +152,7 @@ impl MetaHandshake {
         };
         let tenant = match self
             .tenants
-            .resolve(&TenantRoute::whatsapp_verify_token(token))
+            .resolve(&TenantRoute::meta_verify_token(token))
             .await
         {
             Ok(Some(target)) => target.tenant_id,

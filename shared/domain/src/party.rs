@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::phone::PhoneNumber;
 use crate::timeline::Channel;
@@ -203,7 +203,7 @@ pub struct Card {
     pub card_id: String,
     pub kind: CardKind,
     pub display_name: String,
-    #[serde(default, with = "phone_list")]
+    #[serde(default)]
     pub phones: Vec<PhoneNumber>,
     #[serde(default)]
     pub emails: Vec<String>,
@@ -290,20 +290,4 @@ pub struct Note {
     /// `system:whatsapp` for notes written by an integration, else a CRM user id.
     pub author: String,
     pub created_at: DateTime<Utc>,
-}
-
-/// Phones are stored as E.164 strings; reading one back re-validates it.
-mod phone_list {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(phones: &[PhoneNumber], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(phones.iter().map(|p| p.as_str()))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PhoneNumber>, D::Error> {
-        let raw: Vec<String> = Vec::deserialize(d)?;
-        raw.iter()
-            .map(|p| PhoneNumber::from_international_digits(p).map_err(serde::de::Error::custom))
-            .collect()
-    }
 }

@@ -12,7 +12,8 @@ use crate::text::to_lower_tr;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhoneNumber(String);
 
-/// Stored as its E.164 string; reading one back re-validates it.
+/// Stored as its E.164 string; reading one back re-validates it (as international digits: a
+/// stored number never goes through the national-format guesses).
 impl serde::Serialize for PhoneNumber {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
@@ -22,7 +23,7 @@ impl serde::Serialize for PhoneNumber {
 impl<'de> serde::Deserialize<'de> for PhoneNumber {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        PhoneNumber::parse(&text).map_err(serde::de::Error::custom)
+        PhoneNumber::from_international_digits(&text).map_err(serde::de::Error::custom)
     }
 }
 

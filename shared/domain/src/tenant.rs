@@ -95,7 +95,7 @@ impl TenantConfig {
                     .map(|p| p.allowed_sources.clone())
                     .unwrap_or_default();
             }
-            TenantRoute::WhatsAppVerifyToken(_)
+            TenantRoute::MetaVerifyToken(_)
             | TenantRoute::InsurUpAccount(_)
             | TenantRoute::WebFormKey(_) => {}
         }
@@ -201,8 +201,8 @@ pub enum TenantRoute {
     WhatsAppPhoneNumberId(String),
     /// WhatsApp Business Account id (`entry[].id`), for changes without a phone number.
     WhatsAppBusinessAccount(String),
-    /// SHA-256 of the verify token Meta echoes in the GET handshake.
-    WhatsAppVerifyToken(String),
+    /// SHA-256 of the verify token Meta echoes in the GET handshake (WhatsApp and Lead Ads).
+    MetaVerifyToken(String),
     /// Facebook Page id of a Lead Ads delivery (`entry[].id`).
     MetaPage(String),
     /// InsurUp account id.
@@ -214,8 +214,9 @@ pub enum TenantRoute {
 }
 
 impl TenantRoute {
-    pub fn whatsapp_verify_token(token: &str) -> Self {
-        TenantRoute::WhatsAppVerifyToken(sha256_hex(token))
+    /// The token a Meta app (WhatsApp, Lead Ads) was subscribed with, by its hash.
+    pub fn meta_verify_token(token: &str) -> Self {
+        TenantRoute::MetaVerifyToken(sha256_hex(token))
     }
 
     pub fn web_form_key(key: &str) -> Self {
@@ -231,7 +232,7 @@ impl TenantRoute {
         match self {
             TenantRoute::WhatsAppPhoneNumberId(id) => format!("WHATSAPP_PHONE#{id}"),
             TenantRoute::WhatsAppBusinessAccount(id) => format!("WHATSAPP_WABA#{id}"),
-            TenantRoute::WhatsAppVerifyToken(hash) => format!("WHATSAPP_VERIFY#{hash}"),
+            TenantRoute::MetaVerifyToken(hash) => format!("META_VERIFY#{hash}"),
             TenantRoute::MetaPage(id) => format!("META_PAGE#{id}"),
             TenantRoute::InsurUpAccount(id) => format!("INSURUP#{id}"),
             TenantRoute::WebFormKey(hash) => format!("WEBFORM_KEY#{hash}"),
@@ -246,7 +247,7 @@ impl TenantRoute {
         Some(match kind {
             "WHATSAPP_PHONE" => TenantRoute::WhatsAppPhoneNumberId(value),
             "WHATSAPP_WABA" => TenantRoute::WhatsAppBusinessAccount(value),
-            "WHATSAPP_VERIFY" => TenantRoute::WhatsAppVerifyToken(value),
+            "META_VERIFY" => TenantRoute::MetaVerifyToken(value),
             "META_PAGE" => TenantRoute::MetaPage(value),
             "INSURUP" => TenantRoute::InsurUpAccount(value),
             "WEBFORM_KEY" => TenantRoute::WebFormKey(value),
@@ -315,7 +316,7 @@ mod tests {
     fn tokens_and_keys_route_by_hash_only() {
         for (route, secret) in [
             (
-                TenantRoute::whatsapp_verify_token("demo-verify-token"),
+                TenantRoute::meta_verify_token("demo-verify-token"),
                 "demo-verify-token",
             ),
             (TenantRoute::web_form_key("wf_live_123"), "wf_live_123"),
@@ -330,7 +331,7 @@ mod tests {
         for route in [
             TenantRoute::WhatsAppPhoneNumberId("106540352242922".into()),
             TenantRoute::WhatsAppBusinessAccount("1".into()),
-            TenantRoute::whatsapp_verify_token("x"),
+            TenantRoute::meta_verify_token("x"),
             TenantRoute::MetaPage("p#1".into()),
             TenantRoute::InsurUpAccount("a".into()),
             TenantRoute::web_form_key("k"),

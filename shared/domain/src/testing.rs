@@ -502,6 +502,13 @@ impl MemoryArchive {
         lock(&self.kept).clone()
     }
 
+    fn held_as(&self, integration: Integration, hold: Hold) -> Vec<HeldEvent> {
+        self.held()
+            .into_iter()
+            .filter(|h| h.integration == integration && h.hold == hold)
+            .collect()
+    }
+
     pub fn held(&self) -> Vec<HeldEvent> {
         lock(&self.kept)
             .iter()
@@ -554,12 +561,10 @@ impl EventArchive for MemoryArchive {
         integration: Integration,
         page: PageRequest,
     ) -> Result<Page<HeldEvent>, PortError> {
-        let held = self
-            .held()
-            .into_iter()
-            .filter(|h| h.integration == integration && h.hold == Hold::Unparsed(tenant.clone()))
-            .collect();
-        Ok(page_of(held, &page))
+        Ok(page_of(
+            self.held_as(integration, Hold::Unparsed(tenant.clone())),
+            &page,
+        ))
     }
 
     async fn parked(
@@ -568,12 +573,10 @@ impl EventArchive for MemoryArchive {
         integration: Integration,
         page: PageRequest,
     ) -> Result<Page<HeldEvent>, PortError> {
-        let held = self
-            .held()
-            .into_iter()
-            .filter(|h| h.integration == integration && h.hold == Hold::Parked(tenant.clone()))
-            .collect();
-        Ok(page_of(held, &page))
+        Ok(page_of(
+            self.held_as(integration, Hold::Parked(tenant.clone())),
+            &page,
+        ))
     }
 
     async fn release(&self, held: &HeldEvent) -> Result<(), PortError> {

@@ -295,11 +295,11 @@ impl CrmRepository for CrmStore {
                 return Err(PortError::Rejected(format!("{what} failed its condition")))
             }
         };
-        // Only a lead's card changes (its last touch), in a write of its own: the touch only
-        // moves forward, so repeating it (also after a duplicate, in case an earlier attempt
-        // stopped between the two writes) converges. A customer's or contact's card is not
-        // written at all: the identity look-up just found it.
-        if write.card.kind == CardKind::Lead {
+        // Only a lead's card changes (its last touch), in a small write of its own that only
+        // moves forward. Not after a duplicate: a duplicate changes nothing (the card matched
+        // now need not be the one the original landed on). A customer's or contact's card is
+        // not written at all: the identity look-up just found it.
+        if outcome == WriteOutcome::Applied && write.card.kind == CardKind::Lead {
             self.move_last_touch(tenant, &write.card.card_id, &write.touch)
                 .await?;
         }
@@ -476,16 +476,15 @@ fn consent_item(
     card_id: &str,
     consent: &ConsentRecord,
 ) -> Result<Item, PortError> {
-    let channel = serde_json::to_value(consent.channel)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
     let mut item = item(
         consent,
         "consent",
         &[
             ("pk", keys::card(tenant, card_id)),
-            ("sk", format!("CONSENT#{channel}#{}", consent.recipient)),
+            (
+                "sk",
+                format!("CONSENT#{}#{}", consent.channel.as_str(), consent.recipient),
+            ),
         ],
     )?;
     item.insert("card_id".into(), s(card_id));

@@ -104,7 +104,7 @@ fn world() -> World {
         &[
             TenantRoute::WhatsAppPhoneNumberId(PHONE_NUMBER_ID.into()),
             TenantRoute::WhatsAppBusinessAccount(WABA.into()),
-            TenantRoute::whatsapp_verify_token("demo-verify-token"),
+            TenantRoute::meta_verify_token("demo-verify-token"),
         ],
         Some(APP),
     );
