@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves `make dev` works as the README says: starts it on free ports, sends the signed sample
-# WhatsApp message to the printed webhook URL, waits until the worker (fed by the local SQS
-# poller) has created the lead, then stops the stack and checks nothing is left running.
+# WhatsApp message and Lead Ads delivery to the printed webhook URLs, waits until the workers
+# (fed by the local SQS poller; Lead Ads reading Graph's sandbox) have created the leads, then
+# stops the stack and checks nothing is left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/bootstrap.sh
@@ -47,10 +48,37 @@ PY
 done
 [ -n "$found" ] || { tail -20 .local/dev/poller.log .local/dev/functions.log; echo "no lead after the webhook"; exit 1; }
 echo "lead created through make dev: $found"
+
+# Lead Ads: the signed organic-lead sample to the printed URL; the worker reads the lead from
+# the Graph sandbox make dev started (its phone is +90 532 555 00 92).
+lead_url="http://127.0.0.1:$LAMBDA_PORT/lambda-url/meta-lead/meta-lead"
+body=events/meta-lead/organic-lead.body.json
+reply=$(curl -s --max-time 300 "$lead_url" -H 'content-type: application/json' \
+  -H "x-hub-signature-256: $($py infra/sign.py $body)" --data-binary @$body)
+echo "lead ads webhook: $reply"
+echo "$reply" | grep -q '"status":"queued"' || exit 1
+for _ in $(seq 1 600); do
+  source=$($py - <<'PY'
+import boto3, os
+ddb = boto3.client("dynamodb")
+items = ddb.query(TableName=os.environ["CRM_TABLE"], KeyConditionExpression="pk = :pk AND begins_with(sk, :card)",
+    ExpressionAttributeValues={":pk": {"S": "T#demo#ID#PHONE#+905325550092"}, ":card": {"S": "CARD#"}})["Items"]
+if items:
+    card = ddb.get_item(TableName=os.environ["CRM_TABLE"], Key={"pk": {"S": f"T#demo#CARD#{items[0]['card_id']['S']}"}, "sk": {"S": "PROFILE"}})
+    print(card["Item"]["lead"]["M"]["source"]["S"])
+PY
+)
+  [ -n "$source" ] && break
+  sleep 0.5
+done
+[ "$source" = meta_lead_ads ] || { tail -20 .local/dev/poller.log .local/dev/functions.log .local/dev/graph-sandbox.log; echo "no Lead Ads lead after the webhook"; exit 1; }
+echo "Lead Ads lead created through make dev (Graph sandbox): source $source"
 stop
 trap - EXIT
-sleep 1
-if moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null; then
+left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null; }
+for _ in $(seq 1 20); do left || break; sleep 0.5; done
+if left; then
+  pgrep -fa "emulator.py|invoke-port $LAMBDA_PORT|infra/sandboxes/graph.py" || true
   echo "make dev left processes running"; exit 1
 fi
 echo "make dev smoke test: ok"

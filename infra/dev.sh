@@ -34,6 +34,16 @@ $py infra/stack.py wait --endpoint "$endpoint"
 $py infra/stack.py provision --endpoint "$endpoint" --stage local --env-out "$dir/stack.env" --sources-out "$dir/sources.json"
 set -a; . "$dir/stack.env"; set +a
 
+# Partners the functions call, stood in for locally: their URLs reach the functions as
+# PARTNER_URL_<NAME> through stack.env.
+rm -f "$dir/graph.port"
+start graph-sandbox "$py" infra/sandboxes/graph.py --port "${GRAPH_PORT:-0}" --port-file "$dir/graph.port"
+for _ in $(seq 1 100); do [ -s "$dir/graph.port" ] && break; sleep 0.1; done
+[ -s "$dir/graph.port" ] || { echo "the Graph sandbox did not start; see $dir/graph-sandbox.log"; exit 1; }
+graph_url="http://127.0.0.1:$(cat "$dir/graph.port")"
+echo "PARTNER_URL_GRAPH=$graph_url" >> "$dir/stack.env"
+export PARTNER_URL_GRAPH="$graph_url"
+
 echo "seeding the demo tenant..."
 cargo run -q -p onecrm-admin -- seed-demo
 
@@ -56,13 +66,14 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   Emulator (DynamoDB, SQS, Secrets Manager)   $endpoint
   WhatsApp webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/whatsapp-inbound/whatsapp
   Lead Ads webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/meta-lead/meta-lead
+  Graph API sandbox (Lead Ads leads)          $graph_url  (POST /sandbox/leads, /sandbox/errors)
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
                                               $QUEUE_URL_MetaLeadEventsDeadLetterQueue
   Tables                                      $CRM_TABLE, $LOG_TABLE
   Environment for your own tools              $dir/stack.env
-  Logs                                        $dir/{moto,functions,poller}.log
+  Logs                                        $dir/{moto,functions,poller,graph-sandbox}.log
 
 Demo tenant "demo" (App Secret demo-app-secret, verify token demo-verify-token); known customer
 Mehmet Demir +905321112233. Try:

@@ -6,7 +6,9 @@ stop_group() {
   local pid=$1 grace=${2:-5}
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || return 0
   for _ in $(seq 1 $((grace * 10))); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    # `|| true`: a process ended by the signal has a non-zero status, and under `set -e` a
+    # failing `wait` here would end the caller's cleanup before the next process is stopped.
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
     sleep 0.1
   done
   echo "$pid did not stop within ${grace}s; killing it" >&2

@@ -9,16 +9,19 @@ use onecrm_adapters::config::{self, Settings};
 use onecrm_adapters::dynamodb::{ArchiveStore, CrmStore, LogStore};
 use onecrm_adapters::secrets::SecretsManagerStore;
 use onecrm_adapters::wiring::Wiring;
+use onecrm_domain::envelope::Envelope;
 use onecrm_domain::identity::rank_cards;
 use onecrm_domain::ingress::HeldEvent;
 use onecrm_domain::log::{Integration, LogRecord};
+use onecrm_domain::meta_lead::webhook::MetaLeadWebhook;
+use onecrm_domain::meta_lead::SECRET_INTEGRATION as META_SECRET;
 use onecrm_domain::page::{Page, PageRequest};
 use onecrm_domain::party::{Card, IdentityKey};
 use onecrm_domain::phone::PhoneNumber;
-use onecrm_domain::ports::{CrmRepository, EventArchive, LogReader, NewLeadOutcome};
+use onecrm_domain::ports::{CrmRepository, EventArchive, LogReader, NewLeadOutcome, SecretStore};
 use onecrm_domain::tenant::{
-    app_secret_name, secret_name, IntegrationSettings, TenantConfig, TenantId, TenantRoute,
-    WhatsAppSettings,
+    app_secret_name, secret_name, IntegrationSettings, MetaLeadAdsSettings, TenantConfig, TenantId,
+    TenantRoute, WhatsAppSettings,
 };
 use onecrm_domain::time::to_istanbul_display;
 use onecrm_domain::whatsapp::webhook::{WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
@@ -81,6 +84,21 @@ enum Command {
         #[arg(long)]
         cursor: Option<String>,
     },
+    /// Stores (or renews) a tenant's Lead Ads Page token; then `replay-parked` the leads that
+    /// waited for it.
+    SetMetaPageToken {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, env = "META_PAGE_TOKEN", hide_env_values = true)]
+        page_token: String,
+    },
+    /// Re-queues a tenant's parked events (kept while a partner token was refused), each once.
+    ReplayParked {
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        #[arg(long, default_value = "meta_lead_ads")]
+        integration: String,
+    },
     /// Lists a tenant's events that did not parse, kept whole for a replay.
     Unparsed {
         #[arg(long, default_value = "demo")]
@@ -126,6 +144,13 @@ struct TenantArgs {
     /// Do not create leads for unknown numbers (messages of known cards still land).
     #[arg(long)]
     no_leads_for_unknown_numbers: bool,
+    /// Facebook Pages whose Lead Ads forms feed this tenant (repeat for several); their
+    /// deliveries are signed by the same Meta app.
+    #[arg(long)]
+    meta_page_id: Vec<String>,
+    /// The long-lived Page access token the Lead Ads worker reads leads with.
+    #[arg(long, env = "META_PAGE_TOKEN", hide_env_values = true)]
+    meta_page_token: Option<String>,
 }
 
 /// The demo Meta app (README): its App Secret `demo-app-secret` signs the sample events.
@@ -146,8 +171,13 @@ fn demo() -> TenantArgs {
         whatsapp_access_token: Some("demo-access-token".into()),
         task_for_new_leads: true,
         no_leads_for_unknown_numbers: false,
+        meta_page_id: vec![DEMO_META_PAGE_ID.into()],
+        meta_page_token: Some("demo-page-token".into()),
     }
 }
+
+/// The demo Facebook Page: `events/meta-lead/*` are its deliveries.
+const DEMO_META_PAGE_ID: &str = "104523456789012";
 
 async fn add_tenant(
     crm: &CrmStore,
@@ -169,15 +199,34 @@ async fn add_tenant(
                 create_lead_for_unknown_numbers: !args.no_leads_for_unknown_numbers,
                 create_task_for_new_lead: args.task_for_new_leads,
             }),
+            meta_lead_ads: (!args.meta_page_id.is_empty()).then(|| MetaLeadAdsSettings {
+                page_ids: args.meta_page_id.clone(),
+                meta_app_id: args.meta_app_id.clone(),
+                field_mapping: Default::default(),
+            }),
             ..Default::default()
         },
         created_at: Utc::now(),
     };
-    let routes = [
+    let mut routes = vec![
         TenantRoute::WhatsAppPhoneNumberId(args.whatsapp_phone_number_id),
         TenantRoute::WhatsAppBusinessAccount(args.whatsapp_business_account_id),
         TenantRoute::meta_verify_token(&args.whatsapp_verify_token),
     ];
+    routes.extend(args.meta_page_id.iter().cloned().map(TenantRoute::MetaPage));
+    if !args.meta_page_id.is_empty() {
+        // The Lead Ads handshake reads the same verify token from the tenant's `meta` secret.
+        let value = serde_json::json!({
+            "verify_token": args.whatsapp_verify_token,
+            "page_access_token": args.meta_page_token.clone().unwrap_or_default(),
+        });
+        let name = secret_name(&settings.tenant_secret_prefix, &tenant_id, META_SECRET);
+        secrets.put(&name, &value.to_string()).await?;
+        println!(
+            "Lead Ads: Page(s) {} routed, secret {name}",
+            args.meta_page_id.join(", ")
+        );
+    }
     if let Some(app_secret) = &args.meta_app_secret {
         set_meta_app_secret(secrets, settings, &args.meta_app_id, app_secret).await?;
     }
@@ -237,22 +286,35 @@ async fn set_meta_app_secret(
 
 /// Events that arrived for these routes before they were registered go to the tenant now.
 /// Needs the webhook's queue and raw-event table (set by `make dev`'s stack.env).
+/// Each route's webhook (WhatsApp numbers, Lead Ads Pages) delivers what it held.
 async fn release_held(routes: &[TenantRoute]) -> Result<(), Box<dyn std::error::Error>> {
-    if config::optional("WHATSAPP_QUEUE_URL").is_none()
-        || config::optional("RAW_EVENT_TABLE").is_none()
-    {
-        println!("(WHATSAPP_QUEUE_URL/RAW_EVENT_TABLE not set: held events not released)");
+    let queue_of = |route: &TenantRoute| match route {
+        TenantRoute::MetaPage(_) => "META_LEAD_QUEUE_URL",
+        _ => "WHATSAPP_QUEUE_URL",
+    };
+    if config::optional("RAW_EVENT_TABLE").is_none() {
+        println!("(RAW_EVENT_TABLE not set: held events not released)");
         return Ok(());
     }
     let sdk = onecrm_adapters::aws::sdk_config().await;
     let wiring = Wiring::from_env(&sdk)?;
-    let ports = wiring.ingress_ports(wiring.queue("WHATSAPP_QUEUE_URL")?)?;
-    let webhook = WhatsAppWebhook::new(
-        ports,
-        wiring.meta_webhook_settings(DEFAULT_MAX_BODY_BYTES, None),
-    );
     for route in routes {
-        let delivered = webhook.release(route).await?;
+        if config::optional(queue_of(route)).is_none() {
+            println!(
+                "({} not set: events held for {} not released)",
+                queue_of(route),
+                route.key()
+            );
+            continue;
+        }
+        let ports = wiring.ingress_ports(wiring.queue(queue_of(route))?)?;
+        let settings = wiring.meta_webhook_settings(DEFAULT_MAX_BODY_BYTES, None);
+        let delivered = match route {
+            TenantRoute::MetaPage(_) => {
+                MetaLeadWebhook::new(ports, settings).release(route).await?
+            }
+            _ => WhatsAppWebhook::new(ports, settings).release(route).await?,
+        };
         if delivered > 0 {
             println!(
                 "{delivered} held event part(s) for {} delivered",
@@ -406,6 +468,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::SetMetaAppSecret { app_id, app_secret } => {
             set_meta_app_secret(&secrets, &settings, &app_id, &app_secret).await?;
         }
+        Command::SetMetaPageToken { tenant, page_token } => {
+            let name = secret_name(
+                &settings.tenant_secret_prefix,
+                &TenantId::parse(&tenant)?,
+                META_SECRET,
+            );
+            let mut value: serde_json::Value = match secrets.get(&name).await {
+                Ok(current) => serde_json::from_str(current.expose())?,
+                Err(_) => serde_json::json!({}),
+            };
+            value["page_access_token"] = serde_json::Value::String(page_token);
+            secrets.put(&name, &value.to_string()).await?;
+            println!("Page token stored in {name}");
+        }
+        Command::ReplayParked {
+            tenant,
+            integration,
+        } => {
+            replay_parked(
+                &sdk,
+                &TenantId::parse(&tenant)?,
+                integration_named(&integration)?,
+            )
+            .await?;
+        }
         Command::Unrouted {
             integration,
             cursor,
@@ -434,6 +521,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             print_held(&page);
         }
     }
+    Ok(())
+}
+
+/// Every parked event of the tenant back on its integration's queue, then out of the archive:
+/// the worker's idempotency makes a replay of one that had in fact succeeded a duplicate.
+async fn replay_parked(
+    sdk: &aws_config::SdkConfig,
+    tenant: &TenantId,
+    integration: Integration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let queue_variable = match integration {
+        Integration::MetaLeadAds => "META_LEAD_QUEUE_URL",
+        Integration::WhatsApp => "WHATSAPP_QUEUE_URL",
+        other => return Err(format!("{} parks nothing yet", other.as_str()).into()),
+    };
+    let queue = Wiring::from_env(sdk)?.queue(queue_variable)?;
+    let archive = archive(sdk)?;
+    let mut replayed = 0;
+    loop {
+        // Released events leave the partition: the first page is always the next one.
+        let page = archive
+            .parked(tenant, integration, PageRequest::first(25))
+            .await?;
+        if page.items.is_empty() {
+            break;
+        }
+        let envelopes = page
+            .items
+            .iter()
+            .map(|held| Envelope::from_json(&held.raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        queue.enqueue(&envelopes).await?;
+        for held in &page.items {
+            archive.release(held).await?;
+        }
+        replayed += envelopes.len();
+    }
+    println!("{replayed} parked event(s) of {tenant} re-queued");
     Ok(())
 }
 

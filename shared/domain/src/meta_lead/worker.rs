@@ -25,8 +25,9 @@ use crate::tenant::TenantId;
 
 pub const SCOPE: &str = "meta.leadgen";
 /// After Graph refuses a tenant's token, its other leads are parked without calling Graph for
-/// this long (a new token is put with the admin CLI, then the parked leads are replayed).
-pub const TOKEN_PAUSE_MINUTES: i64 = 10;
+/// this long: one call per tenant and minute at most, and a renewed token (the secret cache
+/// re-reads at most once a minute) is used as soon as it can be seen.
+pub const TOKEN_PAUSE_SECONDS: i64 = 60;
 
 /// Where leads come from: Graph (`GET /{version}/{leadgen_id}`) with the tenant's Page token.
 #[async_trait]
@@ -163,7 +164,7 @@ impl MetaLeadWorker {
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(
                         tenant.tenant_id.clone(),
-                        now + Duration::minutes(TOKEN_PAUSE_MINUTES),
+                        now + Duration::seconds(TOKEN_PAUSE_SECONDS),
                     );
                 self.park(&envelope, &why).await?;
                 self.log
@@ -172,7 +173,8 @@ impl MetaLeadWorker {
                             .error(
                                 "graph_token_invalid",
                                 format!(
-                                    "{why}. Put a new Page token (onecrm-admin set-meta-page-token), then replay the parked leads (onecrm-admin replay-parked)."
+                                    "{}. Put a new Page token (onecrm-admin set-meta-page-token), then replay the parked leads (onecrm-admin replay-parked).",
+                                    why.trim_end_matches('.')
                                 ),
                             ),
                     )
