@@ -6,7 +6,7 @@ FUNCTIONS := whatsapp-inbound whatsapp-worker meta-lead meta-lead-worker
 # arm64 is what template.yaml deploys; it is built where its Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: help tools dev test lint unit build bench bench-burst bench-emulator cost events tenant card logs clean
+.PHONY: help tools dev test lint unit build bench bench-burst bench-emulator cost events tenant card logs report clean
 
 help:
 	@echo "make dev     local stack: emulator, tables, queues, secrets, demo tenant, functions, SQS poller"
@@ -19,6 +19,7 @@ help:
 	@echo "make tenant ARGS='--id acme ...'   add a tenant (see README)"
 	@echo "make card PHONE='0533 123 45 67'   the card of a phone: details, notes, tasks, timeline"
 	@echo "make logs [TRACE=id] [CODE=131026]   integration-log records, newest first"
+	@echo "make report [FROM=2026-11-01] [TO=2026-12-01]   leads and customers per source, UTM tag and Meta campaign"
 
 tools:
 	@infra/bootstrap.sh
@@ -88,6 +89,13 @@ logs: tools
 	@infra/require-dev.sh
 	@set -a; . .local/dev/stack.env; set +a; \
 	 cargo run -q -p onecrm-admin -- logs --tenant $(TENANT) $(if $(TRACE),--trace $(TRACE)) $(if $(CODE),--error-code $(CODE))
+
+# Attribution on the running `make dev` stack: leads created in [FROM, TO) (Istanbul dates;
+# default: this month) per source, utm_source, utm_medium, utm_campaign and Meta campaign.
+report: tools
+	@infra/require-dev.sh
+	@set -a; . .local/dev/stack.env; set +a; \
+	 cargo run -q -p onecrm-admin -- report --tenant $(TENANT) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
 
 clean:
 	cargo clean

@@ -3,12 +3,13 @@
 //! so the stored shapes have one definition. Works against AWS or the local emulator
 //! (`AWS_ENDPOINT_URL`), reading table names and the secret prefix from the environment.
 
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use clap::{Args, Parser, Subcommand};
 use onecrm_adapters::config::{self, Settings};
 use onecrm_adapters::dynamodb::{ArchiveStore, CrmStore, LogStore};
 use onecrm_adapters::secrets::SecretsManagerStore;
 use onecrm_adapters::wiring::Wiring;
+use onecrm_domain::attribution::{attribution_report, AttributionReport};
 use onecrm_domain::envelope::Envelope;
 use onecrm_domain::identity::rank_cards;
 use onecrm_domain::ingress::HeldEvent;
@@ -23,7 +24,7 @@ use onecrm_domain::tenant::{
     app_secret_name, secret_name, IntegrationSettings, MetaLeadAdsSettings, TenantConfig, TenantId,
     TenantRoute, WhatsAppSettings,
 };
-use onecrm_domain::time::to_istanbul_display;
+use onecrm_domain::time::{istanbul_day_start, istanbul_today, to_istanbul_display};
 use onecrm_domain::whatsapp::webhook::{WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
 use onecrm_domain::whatsapp::{WhatsAppSecrets, SECRET_INTEGRATION};
 
@@ -98,6 +99,18 @@ enum Command {
         tenant: String,
         #[arg(long, default_value = "meta_lead_ads")]
         integration: String,
+    },
+    /// Leads created in [from, to) and how many are customers now, per source, utm_source,
+    /// utm_medium, utm_campaign and Meta campaign (dates in Istanbul time; default this month).
+    Report {
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        /// First day, `2026-11-01`.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Day after the last, `2026-12-01`.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
     },
     /// Lists a tenant's events that did not parse, kept whole for a replay.
     Unparsed {
@@ -482,6 +495,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             secrets.put(&name, &value.to_string()).await?;
             println!("Page token stored in {name}");
         }
+        Command::Report { tenant, from, to } => {
+            let today = istanbul_today(&Utc::now());
+            let first = today.with_day(1).unwrap_or(today);
+            let from = from.unwrap_or(first);
+            let to = to.unwrap_or_else(|| {
+                first
+                    .checked_add_months(chrono::Months::new(1))
+                    .unwrap_or(today)
+            });
+            let report = attribution_report(
+                std::sync::Arc::new(crm),
+                &TenantId::parse(&tenant)?,
+                istanbul_midnight(from)?,
+                istanbul_midnight(to)?,
+            )
+            .await?;
+            print_report(&report, from, to);
+        }
         Command::ReplayParked {
             tenant,
             integration,
@@ -560,6 +591,32 @@ async fn replay_parked(
     }
     println!("{replayed} parked event(s) of {tenant} re-queued");
     Ok(())
+}
+
+fn istanbul_midnight(day: chrono::NaiveDate) -> Result<chrono::DateTime<Utc>, String> {
+    istanbul_day_start(day).ok_or_else(|| format!("{day} has no midnight in Istanbul"))
+}
+
+fn print_report(report: &AttributionReport, from: chrono::NaiveDate, to: chrono::NaiveDate) {
+    println!(
+        "leads created {from} – {to} (Istanbul): {} lead(s), {} customer(s) now",
+        report.total.leads, report.total.customers
+    );
+    for (title, column) in [
+        ("source", &report.by_source),
+        ("utm_source", &report.by_utm_source),
+        ("utm_medium", &report.by_utm_medium),
+        ("utm_campaign", &report.by_utm_campaign),
+        ("Meta campaign", &report.by_meta_campaign),
+    ] {
+        if column.is_empty() {
+            continue;
+        }
+        println!("\n{title:<40} {:>7} {:>10}", "leads", "customers");
+        for (value, counts) in column {
+            println!("  {value:<38} {:>7} {:>10}", counts.leads, counts.customers);
+        }
+    }
 }
 
 fn archive(sdk: &aws_config::SdkConfig) -> Result<ArchiveStore, config::ConfigError> {

@@ -3,6 +3,7 @@
 //! This crate knows nothing of Lambda, AWS or HTTP clients. Adapters (`onecrm-adapters`)
 //! implement the traits in [`ports`]; function crates wire adapters to the use cases here.
 
+pub mod attribution;
 pub mod batch;
 pub mod capture;
 pub mod consent;

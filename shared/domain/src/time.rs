@@ -15,6 +15,19 @@ pub fn to_istanbul_display(at: &DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// Today's date in Istanbul (reports: "this month" is the Istanbul month).
+pub fn istanbul_today(now: &DateTime<Utc>) -> chrono::NaiveDate {
+    now.with_timezone(&Istanbul).date_naive()
+}
+
+/// The UTC instant an Istanbul day starts (Turkey keeps UTC+3 all year).
+pub fn istanbul_day_start(day: chrono::NaiveDate) -> Option<DateTime<Utc>> {
+    day.and_hms_opt(0, 0, 0)?
+        .and_local_timezone(Istanbul)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// Unix seconds as partners send them (WhatsApp: a JSON string).
 pub fn from_unix_seconds(text: &str) -> Option<DateTime<Utc>> {
     let secs: i64 = text.trim().parse().ok()?;
@@ -24,6 +37,17 @@ pub fn from_unix_seconds(text: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_istanbul_day_starts_at_21_utc_the_day_before() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        assert_eq!(
+            istanbul_day_start(day).unwrap().to_rfc3339(),
+            "2026-10-31T21:00:00+00:00"
+        );
+        let late = Utc.with_ymd_and_hms(2026, 11, 30, 22, 0, 0).unwrap();
+        assert_eq!(istanbul_today(&late).to_string(), "2026-12-01");
+    }
 
     #[test]
     fn istanbul_is_utc_plus_three_all_year() {
