@@ -233,3 +233,124 @@ async fn whatsapp_then_a_lead_form_land_on_one_card() {
         "last touch moves forward"
     );
 }
+
+/// The same lead handled by two workers at once (both looked the person up and found nothing
+/// before either wrote): one lead, one timeline entry, one duplicate.
+#[tokio::test]
+async fn the_same_lead_in_two_workers_at_once_makes_one_lead() {
+    let (stack, tenant, queue) = setup(false).await;
+    let page = page_id();
+    let inbound = stack.meta_lead(&queue, &tenant, &page).await;
+    let graph = graph(ResponseTemplate::new(200).set_body_json(graph_lead())).await;
+    meta_lead::handle(&inbound, leadgen_request(&tenant, &page, None))
+        .await
+        .unwrap();
+    let envelope = queue.peek_envelope().await;
+    let wiring = stack.wiring();
+    let repo = std::sync::Arc::new(BothInFlight {
+        inner: wiring.crm.clone(),
+        barrier: tokio::sync::Barrier::new(2),
+    });
+    let worker = || {
+        onecrm_domain::meta_lead::worker::MetaLeadWorker::new(
+            stack.graph_leads(&graph.uri()),
+            repo.clone(),
+            wiring.crm.clone(),
+            wiring.archive().unwrap(),
+            wiring.log.clone(),
+            90,
+        )
+    };
+    let (a, b) = (worker(), worker());
+    let (ra, rb) = tokio::join!(a.handle(envelope.clone(), 1), b.handle(envelope.clone(), 1));
+    assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
+    let crm = stack.crm();
+    let phone = IdentityKey::Phone(PhoneNumber::parse("05331234567").unwrap());
+    let cards = crm.find_cards(&tenant.id, &phone).await.unwrap();
+    assert_eq!(cards.len(), 1, "{cards:?}");
+    assert_eq!(
+        crm.timeline(&tenant.id, &cards[0].card_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (from, to) = around_now();
+    let results: Vec<LogResult> = stack
+        .logs()
+        .by_integration(
+            &tenant.id,
+            Integration::MetaLeadAds,
+            from,
+            to,
+            PageRequest::first(50),
+        )
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|r| r.operation == "meta.leadgen.process")
+        .map(|r| r.result)
+        .collect();
+    assert_eq!(results.len(), 2);
+    assert!(
+        results.contains(&LogResult::Success) && results.contains(&LogResult::Duplicate),
+        "{results:?}"
+    );
+}
+
+/// Graph answers 500 once, then the lead: the partner client's backoff retries within the call,
+/// and the call's one log record says it took two attempts.
+#[tokio::test]
+async fn a_graph_500_then_the_lead_lands_it_on_the_second_attempt() {
+    let (stack, tenant, queue) = setup(false).await;
+    let page = page_id();
+    let inbound = stack.meta_lead(&queue, &tenant, &page).await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v21.0/{LEADGEN_ID}")))
+        .respond_with(ResponseTemplate::new(500).set_body_json(
+            json!({"error": {"message": "An unknown error has occurred.", "type": "OAuthException", "code": 1}}),
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v21.0/{LEADGEN_ID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(graph_lead()))
+        .mount(&server)
+        .await;
+    let worker = stack.meta_lead_worker(&queue, &server.uri());
+    meta_lead::handle(&inbound, leadgen_request(&tenant, &page, None))
+        .await
+        .unwrap();
+    assert_eq!(queue.drain_meta_leads(&worker).await, 1);
+    let phone = IdentityKey::Phone(PhoneNumber::parse("05331234567").unwrap());
+    assert!(stack
+        .crm()
+        .find_card(&tenant.id, &phone)
+        .await
+        .unwrap()
+        .is_some());
+    let (from, to) = around_now();
+    let calls: Vec<_> = stack
+        .logs()
+        .by_integration(
+            &tenant.id,
+            Integration::MetaLeadAds,
+            from,
+            to,
+            PageRequest::first(50),
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|r| r.operation == "graph.lead.get")
+        .collect();
+    assert_eq!(calls.len(), 1, "one record per call, not per attempt");
+    assert_eq!(
+        (calls[0].result, calls[0].attempt),
+        (LogResult::Success, Some(2))
+    );
+}

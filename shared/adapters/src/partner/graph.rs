@@ -51,6 +51,14 @@ impl GraphLeads {
     }
 }
 
+impl GraphLeads {
+    /// The same client against another base URL (a stand-in), set explicitly.
+    pub fn at(mut self, base_url: &str) -> Self {
+        self.base_url = base_url.trim_end_matches('/').to_string();
+        self
+    }
+}
+
 /// The tenant's Page token, read from its secret (a refresh re-reads it: it may have been put
 /// again since).
 struct PageToken<'a> {

@@ -71,7 +71,9 @@ pub struct PartnerResponse {
 }
 
 pub struct PartnerClient {
-    http: reqwest::Client,
+    /// Built on the first call, not at init: a function's cold start does not pay for the TLS
+    /// configuration of a partner it may not call.
+    http: std::sync::OnceLock<reqwest::Client>,
     log: IntegrationLog,
     policy: RetryPolicy,
     breakers: CircuitBreakers,
@@ -104,18 +106,25 @@ impl PartnerClient {
         policy: RetryPolicy,
         breaker: BreakerSettings,
     ) -> Result<Self, PortError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(policy.connect_timeout)
-            .timeout(policy.attempt_timeout)
-            .user_agent("onecrm-integrations")
-            .build()
-            .map_err(|e| PortError::Rejected(format!("HTTP client: {e}")))?;
         Ok(Self {
-            http,
+            http: std::sync::OnceLock::new(),
             log,
             policy,
             breakers: CircuitBreakers::new(breaker),
         })
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, PortError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.policy.connect_timeout)
+            .timeout(self.policy.attempt_timeout)
+            .user_agent("onecrm-integrations")
+            .build()
+            .map_err(|e| PortError::Rejected(format!("HTTP client: {e}")))?;
+        Ok(self.http.get_or_init(|| client))
     }
 
     /// Sends the request; `Ok` is a 2xx answer. Exactly one log record is written per call.
@@ -203,7 +212,12 @@ impl PartnerClient {
         request: &PartnerRequest<'_>,
         token: Option<&Secret>,
     ) -> Result<PartnerResponse, Failure> {
-        let mut call = self.http.request(request.method.clone(), &request.url);
+        let http = self.http().map_err(|e| Failure::Final {
+            status: None,
+            body: Value::Null,
+            reason: e.to_string(),
+        })?;
+        let mut call = http.request(request.method.clone(), &request.url);
         if let Some(token) = token {
             call = call.bearer_auth(token.expose());
         }
