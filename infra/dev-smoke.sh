@@ -73,6 +73,27 @@ PY
 done
 [ "$source" = meta_lead_ads ] || { tail -20 .local/dev/poller.log .local/dev/functions.log .local/dev/graph-sandbox.log; echo "no Lead Ads lead after the webhook"; exit 1; }
 echo "Lead Ads lead created through make dev (Graph sandbox): source $source"
+
+# Web form: the demo key from the demo site's origin, as example.html posts it.
+form_url="http://127.0.0.1:$LAMBDA_PORT/lambda-url/web-form/web-form"
+reply=$(curl -s --max-time 300 "$form_url" -H 'content-type: application/x-www-form-urlencoded' \
+  -H 'x-api-key: wf_demo_key' -H 'origin: http://localhost:8080' \
+  --data 'ad_soyad=Deneme+Form&telefon=0532+555+00+77&kvkk=on&utm_source=smoke')
+echo "web form: $reply"
+echo "$reply" | grep -q '"status":"queued"' || exit 1
+for _ in $(seq 1 600); do
+  source=$($py - <<'PY'
+import boto3, os
+items = boto3.client("dynamodb").query(TableName=os.environ["CRM_TABLE"], KeyConditionExpression="pk = :pk AND begins_with(sk, :card)",
+    ExpressionAttributeValues={":pk": {"S": "T#demo#ID#PHONE#+905325550077"}, ":card": {"S": "CARD#"}})["Items"]
+print("web_form" if items else "")
+PY
+)
+  [ -n "$source" ] && break
+  sleep 0.5
+done
+[ "$source" = web_form ] || { tail -20 .local/dev/poller.log .local/dev/functions.log; echo "no web-form lead after the post"; exit 1; }
+echo "web-form lead created through make dev"
 stop
 trap - EXIT
 left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null; }

@@ -66,11 +66,13 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   Emulator (DynamoDB, SQS, Secrets Manager)   $endpoint
   WhatsApp webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/whatsapp-inbound/whatsapp
   Lead Ads webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/meta-lead/meta-lead
+  Web form (OPTIONS, POST; key wf_demo_key)   http://127.0.0.1:$lambda_port/lambda-url/web-form/web-form
   Graph API sandbox (Lead Ads leads)          $graph_url  (POST /sandbox/leads, /sandbox/errors)
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
                                               $QUEUE_URL_MetaLeadEventsDeadLetterQueue
+                                              $QUEUE_URL_WebFormEventsDeadLetterQueue
   Tables                                      $CRM_TABLE, $LOG_TABLE
   Environment for your own tools              $dir/stack.env
   Logs                                        $dir/{moto,functions,poller,graph-sandbox}.log

@@ -338,6 +338,43 @@ impl Stack {
         meta_lead::App::new(&wiring, ports, None)
     }
 
+    /// `web-form` for `tenant`: a fresh API key (returned), its allowed origins and limit.
+    pub async fn web_form(
+        &self,
+        queue: &TestQueue,
+        tenant: &TestTenant,
+        origins: &[&str],
+        per_minute: u32,
+    ) -> (web_form::App, String) {
+        let crm = self.crm();
+        let mut config = onecrm_domain::ports::TenantDirectory::tenant(&crm, &tenant.id)
+            .await
+            .unwrap()
+            .unwrap();
+        config.integrations.web_form = Some(onecrm_domain::tenant::WebFormSettings {
+            allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
+            submissions_per_minute: per_minute,
+        });
+        let key = unique("wf_");
+        let mut routes = vec![TenantRoute::web_form_key(&key)];
+        routes.extend(origins.iter().map(|o| TenantRoute::web_form_origin(o)));
+        crm.put_tenant(&config, &routes).await.unwrap();
+        (self.web_form_app(queue), key)
+    }
+
+    /// Another `web-form` instance on the same queue (a second Lambda sandbox).
+    pub fn web_form_app(&self, queue: &TestQueue) -> web_form::App {
+        web_form::App::new(
+            &self.wiring(),
+            Arc::new(SqsEventQueue::new(self.sqs(), &queue.url)),
+        )
+        .unwrap()
+    }
+
+    pub fn web_form_worker(&self, queue: &TestQueue) -> web_form_worker::App {
+        web_form_worker::App::new(&self.wiring(), queue.max_receive_count)
+    }
+
     /// The Graph client pointed at `graph_url` (a wiremock server): passed, never through the
     /// process environment, which tests running in parallel would share.
     pub fn graph_leads(&self, graph_url: &str) -> Arc<onecrm_adapters::partner::graph::GraphLeads> {
@@ -448,6 +485,25 @@ impl TestQueue {
             let poll = self
                 .poll_with(None, |event| async move {
                     meta_lead_worker::handle(worker, LambdaEvent::new(event, Context::default()))
+                        .await
+                        .unwrap()
+                })
+                .await;
+            if poll.received == 0 {
+                break;
+            }
+            total += poll.received;
+        }
+        total
+    }
+
+    /// Polls `web-form-worker` until the queue is empty (bounded).
+    pub async fn drain_web_forms(&self, worker: &web_form_worker::App) -> usize {
+        let mut total = 0;
+        for _ in 0..20 {
+            let poll = self
+                .poll_with(None, |event| async move {
+                    web_form_worker::handle(worker, LambdaEvent::new(event, Context::default()))
                         .await
                         .unwrap()
                 })

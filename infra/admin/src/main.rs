@@ -3,6 +3,8 @@
 //! so the stored shapes have one definition. Works against AWS or the local emulator
 //! (`AWS_ENDPOINT_URL`), reading table names and the secret prefix from the environment.
 
+mod forms;
+
 use chrono::{Datelike, Utc};
 use clap::{Args, Parser, Subcommand};
 use onecrm_adapters::config::{self, Settings};
@@ -92,6 +94,25 @@ enum Command {
         tenant: String,
         #[arg(long, env = "META_PAGE_TOKEN", hide_env_values = true)]
         page_token: String,
+    },
+    /// Issues a web-form API key for a tenant (printed once; stored only as its hash) and
+    /// allows the given site origins for CORS.
+    AddWebFormKey {
+        #[arg(long)]
+        tenant: String,
+        /// A site allowed to post the forms from browsers (repeat for several).
+        #[arg(long)]
+        origin: Vec<String>,
+        /// Submissions per minute per key (default 30).
+        #[arg(long)]
+        per_minute: Option<u32>,
+    },
+    /// Revokes a web-form API key (warm functions forget it within a minute).
+    RevokeWebFormKey {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, env = "WEB_FORM_KEY", hide_env_values = true)]
+        key: String,
     },
     /// Re-queues a tenant's parked events (kept while a partner token was refused), each once.
     ReplayParked {
@@ -372,6 +393,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::SeedDemo => {
             let tenant = add_tenant(&crm, &secrets, &settings, demo(), false).await?;
+            forms::seed_demo(&crm, &tenant).await?;
             // A known customer, so the demo shows both paths: new lead and existing card.
             let now = Utc::now();
             let customer = Card {
@@ -512,6 +534,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
             .await?;
             print_report(&report, from, to);
+        }
+        Command::AddWebFormKey {
+            tenant,
+            origin,
+            per_minute,
+        } => {
+            let key =
+                forms::add_key(&crm, &TenantId::parse(&tenant)?, &origin, per_minute, None).await?;
+            println!("web-form API key for {tenant} (shown once; send it as x-api-key): {key}");
+        }
+        Command::RevokeWebFormKey { tenant, key } => {
+            forms::revoke_key(&crm, &TenantId::parse(&tenant)?, &key).await?;
         }
         Command::ReplayParked {
             tenant,

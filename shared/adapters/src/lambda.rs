@@ -42,6 +42,11 @@ pub fn http_response(reply: HttpReply) -> Response<Body> {
             .headers_mut()
             .insert(lambda_http::http::header::CONTENT_TYPE, value);
     }
+    for (name, value) in &reply.headers {
+        if let Ok(value) = lambda_http::http::HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, value);
+        }
+    }
     response
 }
 

@@ -10,6 +10,8 @@ pub struct HttpReply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// Extra headers (CORS, `Retry-After`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl HttpReply {
@@ -18,6 +20,7 @@ impl HttpReply {
             status,
             content_type: "application/json",
             body: body.to_string(),
+            headers: Vec::new(),
         }
     }
 
@@ -26,6 +29,7 @@ impl HttpReply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: body.into(),
+            headers: Vec::new(),
         }
     }
 
@@ -44,8 +48,24 @@ impl HttpReply {
         Self::json(status, &json!({ "error": error }))
     }
 
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn with_headers(mut self, headers: &[(&'static str, String)]) -> Self {
+        self.headers.extend(headers.iter().cloned());
+        self
+    }
+
     /// A 400 naming every field that is wrong (the first one also as `field`).
     pub fn invalid(errors: &[FieldError], trace_id: &str) -> Self {
+        Self::invalid_with(400, errors, trace_id)
+    }
+
+    /// [`Self::invalid`] with another status (a form's 422: the request was read, its fields
+    /// are wrong).
+    pub fn invalid_with(status: u16, errors: &[FieldError], trace_id: &str) -> Self {
         let first = errors.first();
         let mut reply = json!({
             "error": {
@@ -60,7 +80,7 @@ impl HttpReply {
         if let Some(first) = first {
             reply["error"]["field"] = json!(first.field);
         }
-        Self::json(400, &reply)
+        Self::json(status, &reply)
     }
 
     pub fn is_success(&self) -> bool {

@@ -31,4 +31,5 @@ pub mod testing;
 pub mod text;
 pub mod time;
 pub mod timeline;
+pub mod web_form;
 pub mod whatsapp;

@@ -116,6 +116,9 @@ pub struct Utm {
     pub gclid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fbclid: Option<String>,
+    /// Microsoft Advertising's click id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msclkid: Option<String>,
 }
 
 /// An ad that brought the contact (WhatsApp click-to-chat ads carry one).

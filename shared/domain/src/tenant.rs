@@ -97,7 +97,8 @@ impl TenantConfig {
             }
             TenantRoute::MetaVerifyToken(_)
             | TenantRoute::InsurUpAccount(_)
-            | TenantRoute::WebFormKey(_) => {}
+            | TenantRoute::WebFormKey(_)
+            | TenantRoute::WebFormOrigin(_) => {}
         }
         target
     }
@@ -154,6 +155,13 @@ pub struct WebFormSettings {
     /// Origins allowed by CORS (`https://www.ornek.com.tr`).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Submissions one API key may make per minute, across every instance.
+    #[serde(default = "default_submissions_per_minute")]
+    pub submissions_per_minute: u32,
+}
+
+fn default_submissions_per_minute() -> u32 {
+    30
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +217,9 @@ pub enum TenantRoute {
     InsurUpAccount(String),
     /// SHA-256 of a web-form API key.
     WebFormKey(String),
+    /// A web site origin allowed to post a tenant's forms (`https://www.ornek.com.tr`), for the
+    /// CORS preflight, which carries no API key.
+    WebFormOrigin(String),
     /// SHA-256 of a PBX token.
     PbxToken(String),
 }
@@ -221,6 +232,18 @@ impl TenantRoute {
 
     pub fn web_form_key(key: &str) -> Self {
         TenantRoute::WebFormKey(sha256_hex(key))
+    }
+
+    /// A route several tenants may hold (a site hosting forms of several tenants): the
+    /// preflight only asks whether some tenant allows the origin; the POST then checks the
+    /// origin against its API key's own tenant. Every other route belongs to one tenant.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, TenantRoute::WebFormOrigin(_))
+    }
+
+    /// Origins compare lower-case, without a trailing slash.
+    pub fn web_form_origin(origin: &str) -> Self {
+        TenantRoute::WebFormOrigin(origin.trim().trim_end_matches('/').to_ascii_lowercase())
     }
 
     pub fn pbx_token(token: &str) -> Self {
@@ -236,6 +259,7 @@ impl TenantRoute {
             TenantRoute::MetaPage(id) => format!("META_PAGE#{id}"),
             TenantRoute::InsurUpAccount(id) => format!("INSURUP#{id}"),
             TenantRoute::WebFormKey(hash) => format!("WEBFORM_KEY#{hash}"),
+            TenantRoute::WebFormOrigin(origin) => format!("WEBFORM_ORIGIN#{origin}"),
             TenantRoute::PbxToken(hash) => format!("PBX_TOKEN#{hash}"),
         }
     }
@@ -251,6 +275,7 @@ impl TenantRoute {
             "META_PAGE" => TenantRoute::MetaPage(value),
             "INSURUP" => TenantRoute::InsurUpAccount(value),
             "WEBFORM_KEY" => TenantRoute::WebFormKey(value),
+            "WEBFORM_ORIGIN" => TenantRoute::WebFormOrigin(value),
             "PBX_TOKEN" => TenantRoute::PbxToken(value),
             _ => return None,
         })

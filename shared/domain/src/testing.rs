@@ -585,3 +585,56 @@ impl EventArchive for MemoryArchive {
         Ok(())
     }
 }
+
+/// Rate counters and Idempotency-Key claims, as the DynamoDB guard keeps them (one counter per
+/// key and minute; a claim is first-writer-wins).
+#[derive(Default)]
+pub struct MemoryGuard {
+    counts: Mutex<HashMap<(TenantId, String, i64), u32>>,
+    claims: Mutex<HashMap<(TenantId, String), String>>,
+}
+
+#[async_trait]
+impl crate::web_form::SubmissionGuard for MemoryGuard {
+    async fn admit(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        per_minute: u32,
+        now: DateTime<Utc>,
+    ) -> Result<crate::web_form::Rate, PortError> {
+        let minute = now.timestamp() / 60;
+        let mut counts = lock(&self.counts);
+        let count = counts
+            .entry((tenant.clone(), key_hash.to_string(), minute))
+            .or_default();
+        if *count >= per_minute {
+            return Ok(crate::web_form::Rate::Limited {
+                retry_after_secs: (60 - now.timestamp() % 60) as u64,
+            });
+        }
+        *count += 1;
+        Ok(crate::web_form::Rate::Allowed)
+    }
+
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        idempotency_key: &str,
+        trace: &crate::envelope::TraceId,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<Option<String>, PortError> {
+        let mut claims = lock(&self.claims);
+        let at = (tenant.clone(), idempotency_key.to_string());
+        if let Some(first) = claims.get(&at) {
+            return Ok(Some(first.clone()));
+        }
+        claims.insert(at, trace.to_string());
+        Ok(None)
+    }
+
+    async fn release(&self, tenant: &TenantId, idempotency_key: &str) -> Result<(), PortError> {
+        lock(&self.claims).remove(&(tenant.clone(), idempotency_key.to_string()));
+        Ok(())
+    }
+}

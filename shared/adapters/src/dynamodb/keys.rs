@@ -33,6 +33,12 @@ pub fn wa_message(t: &TenantId, wamid: &str) -> String {
 pub fn idempotency(t: &TenantId, k: &IdempotencyKey) -> String {
     format!("T#{t}#IDEM#{}#{}", k.scope, k.key)
 }
+pub fn form_rate(t: &TenantId, key_hash: &str) -> String {
+    format!("T#{t}#RATE#{key_hash}")
+}
+pub fn form_idempotency(t: &TenantId, key_hash: &str) -> String {
+    format!("T#{t}#WFKEY#{key_hash}")
+}
 pub fn log(t: &TenantId, integration: Integration) -> String {
     format!("T#{t}#LOG#{}", integration.as_str())
 }

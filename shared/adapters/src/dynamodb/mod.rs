@@ -16,6 +16,8 @@
 //! | task               | `T#<t>#CARD#<card>`                  | `TASK#<task>`               | `T#<t>#TASKS#<owner>` / `<due>#<task>`       |
 //! | outbound message   | `T#<t>#WAMSG#<wamid>`                | `WAMSG`                     |                                             |
 //! | idempotency key    | `T#<t>#IDEM#<scope>#<key>`           | `IDEM`  (TTL `expires_at`)  |                                             |
+//! | form rate counter  | `T#<t>#RATE#<key hash>`              | `<unix minute>` (TTL)       |                                             |
+//! | form Idempotency-Key | `T#<t>#WFKEY#<sha256 of the key>`  | `WFKEY` (trace id; TTL 24 h) |                                            |
 //! Log table: pk `T#<t>#LOG#<integration>`, sk `<trace start>#<trace>#<occurred>#<log id>` (a
 //! trace's records side by side); gsi1 `T#<t>#TRACE#<trace>` (keys only; a trace's opening record
 //! and errors); gsi2 (errors only) `T#<t>#ERR#<code>`; both indexes sort by `sk`; TTL `expires_at`.
@@ -34,6 +36,7 @@ use serde::Serialize;
 mod archive;
 mod crm;
 mod cursor;
+mod guard;
 mod identity;
 pub mod keys;
 mod log;
@@ -43,6 +46,7 @@ pub mod tx;
 
 pub use archive::ArchiveStore;
 pub use crm::CrmStore;
+pub use guard::FormGuardStore;
 pub use log::LogStore;
 
 type Item = HashMap<String, AttributeValue>;

@@ -59,6 +59,10 @@ impl CrmStore {
             let mut route_item = item(&config.route_target(route), "route", &[])?;
             route_item.insert("pk".into(), s(keys::route(route)));
             route_item.insert("sk".into(), s("ROUTE"));
+            if route.is_shared() {
+                tx.put("shared route", route_item, None)?;
+                continue;
+            }
             // A route may be re-pointed only by the tenant that owns it.
             let values = HashMap::from([(":tenant".to_string(), s(config.tenant_id.as_str()))]);
             tx.put_with(
@@ -79,6 +83,36 @@ impl CrmStore {
         self.cache.routes.clear();
         self.cache.configs.remove(&config.tenant_id);
         Ok(())
+    }
+
+    /// Removes one of the tenant's routes (a revoked web-form key); `false` if it was not the
+    /// tenant's. Warm functions forget it within their route cache's minute.
+    pub async fn remove_route(
+        &self,
+        tenant: &TenantId,
+        route: &TenantRoute,
+    ) -> Result<bool, PortError> {
+        let removed = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::route(route)))
+            .key("sk", s("ROUTE"))
+            .condition_expression("tenant_id = :tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .send()
+            .await;
+        self.cache.routes.remove(&route.key());
+        match removed {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(port_error("DeleteItem", e)),
+        }
     }
 }
 

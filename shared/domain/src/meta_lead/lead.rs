@@ -188,8 +188,7 @@ pub fn map_lead(
             campaign: lead.campaign_name.clone(),
             term: lead.adset_name.clone(),
             content: lead.ad_name.clone(),
-            gclid: None,
-            fbclid: None,
+            ..Utm::default()
         },
         campaign: Some(AdCampaign {
             campaign_id: lead.campaign_id.clone(),

@@ -1,0 +1,94 @@
+//! The `web-form-worker` use case: a queued submission (already validated into a
+//! [`CapturedLead`]) landed on its card, exactly once, by the same landing as Lead Ads.
+
+use std::sync::Arc;
+
+use crate::batch::ProcessError;
+use crate::capture::landing::{Landed, LeadLanding};
+use crate::capture::CapturedLead;
+use crate::envelope::Envelope;
+use crate::idempotency::duplicate;
+use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
+use crate::ports::{CrmRepository, TenantDirectory};
+use crate::web_form::SCOPE;
+
+pub struct WebFormWorker {
+    landing: LeadLanding,
+    tenants: Arc<dyn TenantDirectory>,
+    log: IntegrationLog,
+}
+
+impl WebFormWorker {
+    pub fn new(
+        repo: Arc<dyn CrmRepository>,
+        tenants: Arc<dyn TenantDirectory>,
+        log: IntegrationLog,
+    ) -> Self {
+        Self {
+            landing: LeadLanding::new(repo),
+            tenants,
+            log,
+        }
+    }
+
+    fn entry(&self, envelope: &Envelope, result: LogResult, attempt: u32) -> LogEntry {
+        LogEntry::new(
+            envelope.tenant_id.clone(),
+            Integration::WebForm,
+            LogDirection::Inbound,
+            "web_form.submission.process",
+            result,
+            envelope.trace_id.clone(),
+        )
+        .external_id(envelope.external_id.clone())
+        .attempt(attempt)
+        .follows_trace(envelope.received_at)
+    }
+
+    pub async fn handle(&self, envelope: Envelope, attempt: u32) -> Result<(), ProcessError> {
+        let lead: CapturedLead = serde_json::from_value(envelope.payload.clone()).map_err(|e| {
+            ProcessError::permanent("invalid_payload", format!("not a form submission: {e}"))
+        })?;
+        let tenant = self
+            .tenants
+            .tenant(&envelope.tenant_id)
+            .await?
+            .ok_or_else(|| {
+                ProcessError::permanent(
+                    "unknown_tenant",
+                    format!("tenant {} does not exist", envelope.tenant_id),
+                )
+            })?;
+        let now = self.log.clock().now();
+        let landed = self
+            .landing
+            .land(
+                &tenant,
+                &lead,
+                SCOPE,
+                &envelope.trace_id,
+                self.log.ids().new_id(),
+                now,
+            )
+            .await?;
+        let entry = match landed {
+            Landed::Created(card) => self
+                .entry(&envelope, LogResult::Success, attempt)
+                .card_id(card.card_id.clone())
+                .external_message(format!(
+                    "new web-form lead {}",
+                    crate::mask::mask_name(&card.display_name)
+                )),
+            Landed::Added(card) => self
+                .entry(&envelope, LogResult::Success, attempt)
+                .card_id(card.card_id.clone())
+                .external_message(format!(
+                    "form added to the timeline of card {}",
+                    card.card_id
+                )),
+            Landed::Duplicate => duplicate(self.entry(&envelope, LogResult::Duplicate, attempt)),
+        };
+        self.log.write(entry).await;
+        Ok(())
+    }
+}
