@@ -354,3 +354,49 @@ async fn a_graph_500_then_the_lead_lands_it_on_the_second_attempt() {
         (LogResult::Success, Some(2))
     );
 }
+
+/// Graph answers 100 (the lead is gone or not ours to read): an error record on every
+/// delivery, then the DLQ with `dead_lettered`; no card.
+#[tokio::test]
+async fn a_lead_graph_will_not_give_ends_in_the_dlq_with_its_error() {
+    let (stack, tenant, queue) = setup(false).await;
+    let page = page_id();
+    let inbound = stack.meta_lead(&queue, &tenant, &page).await;
+    let graph = graph(ResponseTemplate::new(400).set_body_json(json!({"error": {
+        "message": "Unsupported get request. Object with ID '1234567890123456789' does not exist",
+        "type": "GraphMethodException", "code": 100, "error_subcode": 33}})))
+    .await;
+    let worker = stack.meta_lead_worker(&queue, &graph.uri());
+    meta_lead::handle(&inbound, leadgen_request(&tenant, &page, None))
+        .await
+        .unwrap();
+    for _ in 0..(queue.max_receive_count + 2) {
+        queue
+            .poll_with(Some(0), |event| async {
+                meta_lead_worker::handle(
+                    &worker,
+                    lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+                )
+                .await
+                .unwrap()
+            })
+            .await;
+    }
+    assert_eq!(queue.depth(&queue.url).await, 0);
+    assert_eq!(queue.depth(&queue.dlq_url).await, 1);
+    let errors = stack.error_logs(&tenant.id, "lead_not_accessible").await;
+    assert_eq!(errors.len() as u32, queue.max_receive_count - 1);
+    assert!(errors[0]
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("Graph 100/33"));
+    assert_eq!(stack.error_logs(&tenant.id, "dead_lettered").await.len(), 1);
+    let phone = IdentityKey::Phone(PhoneNumber::parse("05331234567").unwrap());
+    assert!(stack
+        .crm()
+        .find_card(&tenant.id, &phone)
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -218,3 +218,44 @@ async fn a_form_then_whatsapp_land_on_one_card() {
         2
     );
 }
+
+/// Through the real handler: a form with bad fields is 422 naming each; a bot's is 202 and
+/// nothing is queued.
+#[tokio::test]
+async fn bad_fields_are_422_and_a_bot_is_answered_but_not_queued() {
+    let (stack, tenant, queue) = setup(false).await;
+    let (app, key) = stack.web_form(&queue, &tenant, &[SITE], 30).await;
+    let bad = web_form::handle(
+        &app,
+        form_request("form-json", &key, |e| {
+            e["body"] = json!(r#"{"name": "Ayşe", "phone": "0212", "email": "ayse@"}"#)
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert_eq!(
+        header(&bad, "access-control-allow-origin"),
+        Some(SITE),
+        "the page can read why"
+    );
+    let fields: Vec<String> = body_json(&bad)["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fields, ["email", "phone"]);
+    let bot = web_form::handle(
+        &app,
+        form_request("form-json", &key, |e| {
+            e["body"] = json!(
+                r#"{"name": "Bot", "email": "bot@spam.example", "website": "http://spam.example"}"#
+            )
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bot.status(), 202);
+    assert_eq!(queue.depth(&queue.url).await, 0);
+}
