@@ -172,14 +172,14 @@ def inbound_events(n):
     return events
 
 
-def worker_events(stack_env, n):
-    """The envelopes whatsapp-inbound queued, one SQS record per invocation."""
+def worker_events(stack_env, n, queue_variable="WHATSAPP_QUEUE_URL"):
+    """The envelopes a webhook queued (on `queue_variable`), one SQS record per invocation."""
     import boto3
     sys.path.insert(0, str(ROOT / "infra"))
     from poller import sqs_record  # noqa: E402
     sqs = boto3.client("sqs", endpoint_url=stack_env["AWS_ENDPOINT_URL"], region_name=stack_env["AWS_REGION"],
                        aws_access_key_id="test", aws_secret_access_key="test")
-    url = stack_env["WHATSAPP_QUEUE_URL"]
+    url = stack_env[queue_variable]
     source = {"queue_arn": "arn:aws:sqs:eu-central-1:123456789012:bench"}
     records = []
     while len(records) < n:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What one event costs on AWS: `make cost`.
 
-Drives a fixed mix of events through the real functions (release binaries, on a loopback Lambda
+Drives a fixed mix of events (WhatsApp, Lead Ads with Graph on the sandbox, web forms) through
+the real functions (release binaries, on a loopback Lambda
 Runtime API as in `make bench`) against a private emulator, with a recording proxy between the
 functions and the emulator: every DynamoDB, SQS and Secrets Manager request an event causes is
 seen with its items, and priced with DynamoDB's on-demand rules:
@@ -253,13 +254,19 @@ def main():
     meter = Meter(ddb)
     proxy = start_proxy(env["AWS_ENDPOINT_URL"], meter)
     metered = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy.server_address[1]}")
-    inbound = f"{args.lambda_dir}/whatsapp-inbound/bootstrap"
-    worker = f"{args.lambda_dir}/whatsapp-worker/bootstrap"
+    sys.path.insert(0, str(ROOT / "infra/sandboxes"))
+    import graph as graph_sandbox
+    from sign import signature
+    graph_server, graph = graph_sandbox.serve(0, samples=False)
+    threading.Thread(target=graph_server.serve_forever, daemon=True).start()
+    metered["PARTNER_URL_GRAPH"] = f"http://127.0.0.1:{graph_server.server_address[1]}"
     sample = json.loads((ROOT / "events/whatsapp-inbound/text-message.json").read_text(encoding="utf-8"))
     status_sample = json.loads((ROOT / "events/whatsapp-inbound/status-read.json").read_text(encoding="utf-8"))
-    from sign import signature
+    lead_sample = json.loads((ROOT / "events/meta-lead/single-lead.json").read_text(encoding="utf-8"))
+    graph_lead = json.loads((ROOT / "events/meta-lead/graph-lead.json").read_text(encoding="utf-8"))
+    form_sample = json.loads((ROOT / "events/web-form/form-json.json").read_text(encoding="utf-8"))
 
-    def deliveries(kind, n):
+    def whatsapp(kind, n):
         out, run = [], uuid.uuid4().hex[:6]
         for i in range(n):
             source = status_sample if kind == "status update" else sample
@@ -268,7 +275,7 @@ def main():
             if kind == "status update":
                 value["statuses"][0]["id"] = f"wamid.COST{run}{i}"
             else:
-                sender = "905321112233" if kind == "message to a known card" else f"90545{int(run, 16) % 1000:03d}{i:04d}"
+                sender = "905321112233" if kind == "known" else f"90545{int(run, 16) % 1000:03d}{i:04d}"
                 value["contacts"][0]["wa_id"] = sender
                 value["messages"][0].update({"from": sender, "id": f"wamid.COST{run}{i}"})
             text = json.dumps(body, ensure_ascii=False)
@@ -277,30 +284,78 @@ def main():
             out.append(event)
         return out
 
-    kinds = ["message to a known card", "new lead", "status update", "duplicate delivery"]
+    def lead_ads(n):
+        """Signed leadgen deliveries for new people; the Graph stand-in holds their leads."""
+        out, run = [], uuid.uuid4().int % 10**6
+        for i in range(n):
+            lead_id = f"9{run:06d}{i:05d}"
+            lead = dict(graph_lead, id=lead_id, field_data=[
+                {"name": "full_name", "values": [f"Maliyet Deneme {i}"]},
+                {"name": "email", "values": [f"maliyet{run}{i}@ornek.com"]},
+                {"name": "phone_number", "values": [f"+90546{run % 1000:03d}{i:04d}"]}])
+            graph.store(lead)
+            body = json.loads(lead_sample["body"])
+            body["entry"][0]["changes"][0]["value"]["leadgen_id"] = lead_id
+            text = json.dumps(body)
+            event = json.loads(json.dumps(lead_sample))
+            event["body"], event["headers"]["x-hub-signature-256"] = text, signature(text.encode())
+            out.append(event)
+        return out
+
+    def forms(kind, n):
+        out, run = [], uuid.uuid4().int % 10**6
+        for i in range(n):
+            fields = json.loads(form_sample["body"])
+            fields["phone"] = "+905321112233" if kind == "known" else f"+90547{run % 1000:03d}{i:04d}"
+            fields["email"] = "mehmet@ornek.com.tr" if kind == "known" else f"form{run}{i}@ornek.com"
+            event = json.loads(json.dumps(form_sample))
+            event["body"] = json.dumps(fields, ensure_ascii=False)
+            out.append(event)
+        return out
+
+    whatsapp_pair = ("whatsapp-inbound", "whatsapp-worker", "WHATSAPP_QUEUE_URL")
+    # (label, integration, functions, events, billed ms per event: a Graph call is slow)
+    scenarios = [
+        ("message to a known card", "WhatsApp", whatsapp_pair, lambda n: whatsapp("known", n), None),
+        ("new lead", "WhatsApp", whatsapp_pair, lambda n: whatsapp("new", n), None),
+        ("status update", "WhatsApp", whatsapp_pair, lambda n: whatsapp("status update", n), None),
+        ("duplicate delivery", "WhatsApp", whatsapp_pair, lambda n: whatsapp("known", n), None),
+        ("Lead Ads: new lead", "Lead Ads", ("meta-lead", "meta-lead-worker", "META_LEAD_QUEUE_URL"),
+         lead_ads, args.billed_ms + 200),
+        ("web form: new lead", "web form", ("web-form", "web-form-worker", "WEB_FORM_QUEUE_URL"),
+         lambda n: forms("new", n), None),
+        ("web form: known card", "web form", ("web-form", "web-form-worker", "WEB_FORM_QUEUE_URL"),
+         lambda n: forms("known", n), None),
+    ]
     per_event = {}
-    for kind in kinds:
+    for kind, integration, (webhook, worker_name, queue_variable), make_events, billed_ms in scenarios:
+        webhook_bin = f"{args.lambda_dir}/{webhook}/bootstrap"
+        worker_bin = f"{args.lambda_dir}/{worker_name}/bootstrap"
         meter.phase = kind
-        events = deliveries("message to a known card" if kind == "duplicate delivery" else kind, args.events)
+        events = make_events(args.events)
         if kind == "duplicate delivery":
             # Deliver once outside the meter, then measure the redelivery.
             meter.phase = None
-            bench.warm_run(inbound, "whatsapp-inbound", metered, events)
-            bench.warm_run(worker, "whatsapp-worker", metered, bench.worker_events(env, args.events))
+            bench.warm_run(webhook_bin, webhook, metered, events)
+            bench.warm_run(worker_bin, worker_name, metered, bench.worker_events(env, args.events, queue_variable))
             meter.phase = kind
-        _, _, inbound_seconds = bench.warm_run(inbound, "whatsapp-inbound", metered, events)
-        records = bench.worker_events(env, args.events)
-        _, _, worker_seconds = bench.warm_run(worker, "whatsapp-worker", metered, records)
+        _, _, inbound_seconds = bench.warm_run(webhook_bin, webhook, metered, events)
+        records = bench.worker_events(env, args.events, queue_variable)
+        _, _, worker_seconds = bench.warm_run(worker_bin, worker_name, metered, records)
         usage = meter.usage.get(kind, {})
         n = args.events
         lambda_seconds = (inbound_seconds + worker_seconds) / n
         line = {
+            "integration": integration,
             "wru": usage.get("wru", 0) / n, "rru": usage.get("rru", 0) / n,
             "dynamodb_requests": sum(v for k, v in usage.items() if k.startswith("dynamodb.")) / n,
             # the event source's receive + delete, shared by a batch
             "sqs_requests": usage.get("sqs", 0) / n + 2 / args.batch_size,
-            "http_api_requests": 1, "lambda_invocations": 1 + 1 / args.batch_size,
-            "lambda_gb_seconds": args.billed_ms / 1000 * LAMBDA_MEMORY_GB,
+            # A browser's form post is preceded by its CORS preflight (x-api-key is not a
+            # simple header): one more HTTP API request and invocation.
+            "http_api_requests": 2 if integration == "web form" else 1,
+            "lambda_invocations": (2 if integration == "web form" else 1) + 1 / args.batch_size,
+            "lambda_gb_seconds": (billed_ms or args.billed_ms) / 1000 * LAMBDA_MEMORY_GB,
             "measured_seconds_per_event_on_emulator": lambda_seconds,
             "secrets_calls_counted": usage.get("secrets_calls", 0) / n,
         }
@@ -314,8 +369,9 @@ def main():
             k[6:]: round(v / usage[f"items:{k[6:]}"]) for k, v in sorted(usage.items()) if k.startswith("bytes:")}
         line["items_by_table_and_operation"] = {k[6:]: v / n for k, v in sorted(usage.items()) if k.startswith("items:")}
         per_event[kind] = line
+    graph_server.shutdown()
     proxy.shutdown()
-    print(f"{'event (WhatsApp)':<26}{'WRU':>7}{'RRU':>7}{'DDB req':>9}{'SQS req':>9}{'Lambda':>8}{'$/M DDB':>9}{'$/M total':>11}")
+    print(f"{'event':<26}{'WRU':>7}{'RRU':>7}{'DDB req':>9}{'SQS req':>9}{'Lambda':>8}{'$/M DDB':>9}{'$/M total':>11}")
     for kind, l in per_event.items():
         print(f"{kind:<26}{l['wru']:>7.1f}{l['rru']:>7.1f}{l['dynamodb_requests']:>9.1f}{l['sqs_requests']:>9.1f}"
               f"{l['lambda_invocations']:>8.1f}{l['dynamodb_usd_per_million']:>9.2f}{l['usd_per_million']:>11.2f}")

@@ -478,55 +478,49 @@ impl TestQueue {
         }
     }
 
-    /// Polls `meta-lead-worker` until the queue is empty (bounded).
+    /// Polls with `invoke` (a worker's batch handler) until the queue is empty (bounded),
+    /// returning how many messages were processed.
+    pub async fn drain_with<F, Fut>(&self, invoke: F) -> usize
+    where
+        F: Fn(SqsEvent) -> Fut,
+        Fut: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse>,
+    {
+        let mut total = 0;
+        for _ in 0..20 {
+            let poll = self.poll_with(None, &invoke).await;
+            if poll.received == 0 {
+                break;
+            }
+            total += poll.received;
+        }
+        total
+    }
+
     pub async fn drain_meta_leads(&self, worker: &meta_lead_worker::App) -> usize {
-        let mut total = 0;
-        for _ in 0..20 {
-            let poll = self
-                .poll_with(None, |event| async move {
-                    meta_lead_worker::handle(worker, LambdaEvent::new(event, Context::default()))
-                        .await
-                        .unwrap()
-                })
-                .await;
-            if poll.received == 0 {
-                break;
-            }
-            total += poll.received;
-        }
-        total
+        self.drain_with(|event| async move {
+            meta_lead_worker::handle(worker, LambdaEvent::new(event, Context::default()))
+                .await
+                .unwrap()
+        })
+        .await
     }
 
-    /// Polls `web-form-worker` until the queue is empty (bounded).
     pub async fn drain_web_forms(&self, worker: &web_form_worker::App) -> usize {
-        let mut total = 0;
-        for _ in 0..20 {
-            let poll = self
-                .poll_with(None, |event| async move {
-                    web_form_worker::handle(worker, LambdaEvent::new(event, Context::default()))
-                        .await
-                        .unwrap()
-                })
-                .await;
-            if poll.received == 0 {
-                break;
-            }
-            total += poll.received;
-        }
-        total
+        self.drain_with(|event| async move {
+            web_form_worker::handle(worker, LambdaEvent::new(event, Context::default()))
+                .await
+                .unwrap()
+        })
+        .await
     }
 
-    /// Polls until the queue is empty (bounded), returning how many messages were processed.
     pub async fn drain(&self, worker: &whatsapp_worker::App) -> usize {
-        let mut total = 0;
-        for _ in 0..20 {
-            let poll = self.poll(worker, None).await;
-            if poll.received == 0 {
-                break;
-            }
-            total += poll.received;
-        }
-        total
+        self.drain_with(|event| async move {
+            whatsapp_worker::handle(worker, LambdaEvent::new(event, Context::default()))
+                .await
+                .unwrap()
+        })
+        .await
     }
 
     pub async fn depth(&self, url: &str) -> usize {
@@ -625,6 +619,22 @@ pub fn around_now() -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::
 }
 
 impl Stack {
+    /// The tenant's log records of one integration in the last hour, newest first (all pages).
+    pub async fn integration_logs(
+        &self,
+        tenant: &TenantId,
+        integration: onecrm_domain::log::Integration,
+    ) -> Vec<onecrm_domain::log::LogRecord> {
+        use onecrm_domain::ports::LogReader;
+        let (from, to) = around_now();
+        let logs = self.logs();
+        onecrm_domain::page::collect_all(50, |page| {
+            logs.by_integration(tenant, integration, from, to, page)
+        })
+        .await
+        .unwrap()
+    }
+
     /// The tenant's log records with this error code in the last hour.
     pub async fn error_logs(
         &self,

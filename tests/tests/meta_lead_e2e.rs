@@ -7,7 +7,7 @@ use onecrm_domain::meta::sign;
 use onecrm_domain::page::PageRequest;
 use onecrm_domain::party::{CardKind, IdentityKey, LeadSource};
 use onecrm_domain::phone::PhoneNumber;
-use onecrm_domain::ports::{CrmRepository, EventArchive, LogReader};
+use onecrm_domain::ports::{CrmRepository, EventArchive};
 use onecrm_e2e::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param};
@@ -108,19 +108,9 @@ async fn a_lead_ad_becomes_an_instagram_lead_and_a_redelivery_changes_nothing() 
     );
     let notes = crm.notes(&tenant.id, &card.card_id).await.unwrap();
     assert!(notes[0].text.contains("ilgi_alani: Kasko, Trafik"));
-    let (from, to) = around_now();
     let logs = stack
-        .logs()
-        .by_integration(
-            &tenant.id,
-            Integration::MetaLeadAds,
-            from,
-            to,
-            PageRequest::first(50),
-        )
-        .await
-        .unwrap()
-        .items;
+        .integration_logs(&tenant.id, Integration::MetaLeadAds)
+        .await;
     let count = |result: LogResult, op: &str| {
         logs.iter()
             .filter(|r| r.result == result && r.operation == op)
@@ -275,19 +265,9 @@ async fn the_same_lead_in_two_workers_at_once_makes_one_lead() {
             .len(),
         1
     );
-    let (from, to) = around_now();
     let results: Vec<LogResult> = stack
-        .logs()
-        .by_integration(
-            &tenant.id,
-            Integration::MetaLeadAds,
-            from,
-            to,
-            PageRequest::first(50),
-        )
+        .integration_logs(&tenant.id, Integration::MetaLeadAds)
         .await
-        .unwrap()
-        .items
         .iter()
         .filter(|r| r.operation == "meta.leadgen.process")
         .map(|r| r.result)
@@ -332,19 +312,9 @@ async fn a_graph_500_then_the_lead_lands_it_on_the_second_attempt() {
         .await
         .unwrap()
         .is_some());
-    let (from, to) = around_now();
     let calls: Vec<_> = stack
-        .logs()
-        .by_integration(
-            &tenant.id,
-            Integration::MetaLeadAds,
-            from,
-            to,
-            PageRequest::first(50),
-        )
+        .integration_logs(&tenant.id, Integration::MetaLeadAds)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|r| r.operation == "graph.lead.get")
         .collect();

@@ -3,10 +3,9 @@
 //! tenant's key.
 
 use onecrm_domain::log::{Integration, LogResult};
-use onecrm_domain::page::PageRequest;
 use onecrm_domain::party::{CardKind, IdentityKey, LeadSource};
 use onecrm_domain::phone::PhoneNumber;
-use onecrm_domain::ports::{CrmRepository, LogReader};
+use onecrm_domain::ports::CrmRepository;
 use onecrm_e2e::*;
 use serde_json::json;
 
@@ -78,19 +77,9 @@ async fn json_and_urlencoded_forms_become_web_form_leads_with_cors_for_the_site(
         assert_eq!(lead.source, LeadSource::WebForm);
         assert_eq!(lead.utm.campaign.as_deref(), Some(campaign));
     }
-    let (from, to) = around_now();
     let logs = stack
-        .logs()
-        .by_integration(
-            &tenant.id,
-            Integration::WebForm,
-            from,
-            to,
-            PageRequest::first(50),
-        )
-        .await
-        .unwrap()
-        .items;
+        .integration_logs(&tenant.id, Integration::WebForm)
+        .await;
     assert_eq!(
         logs.iter()
             .filter(|r| r.operation == "web_form.submit" && r.result == LogResult::Success)

@@ -111,17 +111,8 @@ async fn signed_text_message_becomes_a_lead_with_note_timeline_task_and_logs() {
         );
     }
     let by_integration = stack
-        .logs()
-        .by_integration(
-            &tenant.id,
-            Integration::WhatsApp,
-            from,
-            to,
-            PageRequest::first(50),
-        )
-        .await
-        .unwrap()
-        .items;
+        .integration_logs(&tenant.id, Integration::WhatsApp)
+        .await;
     assert_eq!(by_integration.len(), logs.len());
 }
 
@@ -198,19 +189,9 @@ async fn duplicate_delivery_changes_nothing() {
     );
     assert_eq!(crm.notes(&tenant.id, &card.card_id).await.unwrap().len(), 1);
     assert_eq!(crm.tasks(&tenant.id, &card.card_id).await.unwrap().len(), 1);
-    let (from, to) = around_now();
     let logs = stack
-        .logs()
-        .by_integration(
-            &tenant.id,
-            Integration::WhatsApp,
-            from,
-            to,
-            PageRequest::first(50),
-        )
-        .await
-        .unwrap()
-        .items;
+        .integration_logs(&tenant.id, Integration::WhatsApp)
+        .await;
     assert_eq!(
         logs.iter()
             .filter(|r| r.result == LogResult::Duplicate)

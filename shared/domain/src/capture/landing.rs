@@ -12,6 +12,7 @@ use crate::envelope::TraceId;
 use crate::error::PortError;
 use crate::idempotency::idempotency_key;
 use crate::identity::{CardMatcher, Landing};
+use crate::log::{LogEntry, LogResult};
 use crate::party::{
     Card, CardKind, CardRef, IdentityKey, LeadDetails, LeadSource, LeadStatus, Note, Profile, Touch,
 };
@@ -28,6 +29,33 @@ pub enum Landed {
     Added(CardRef),
     /// This submission was already landed: nothing changed.
     Duplicate,
+}
+
+impl Landed {
+    /// The worker's log record of what landing did; `entry` makes the worker's entry for a
+    /// result, `what` names the lead ("Meta lead"), `note` ends the message.
+    pub fn log_entry(
+        &self,
+        entry: impl Fn(LogResult) -> LogEntry,
+        what: &str,
+        note: &str,
+    ) -> LogEntry {
+        match self {
+            Landed::Created(card) => entry(LogResult::Success)
+                .card_id(card.card_id.clone())
+                .external_message(format!(
+                    "new {what} {}{note}",
+                    crate::mask::mask_name(&card.display_name)
+                )),
+            Landed::Added(card) => entry(LogResult::Success)
+                .card_id(card.card_id.clone())
+                .external_message(format!(
+                    "form added to the timeline of card {}{note}",
+                    card.card_id
+                )),
+            Landed::Duplicate => crate::idempotency::duplicate(entry(LogResult::Duplicate)),
+        }
+    }
 }
 
 pub struct LeadLanding {

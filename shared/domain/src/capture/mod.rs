@@ -79,6 +79,29 @@ pub struct CapturedLead {
 }
 
 impl CapturedLead {
+    /// A submission with nothing filled in yet; the integration's mapping fills it.
+    pub fn new(source: LeadSource, external_id: &str, captured_at: DateTime<Utc>) -> Self {
+        Self {
+            source,
+            external_id: external_id.to_string(),
+            captured_at,
+            first_name: None,
+            last_name: None,
+            phone: None,
+            email: None,
+            city: None,
+            company: None,
+            job_title: None,
+            message: None,
+            requested_service: None,
+            custom: BTreeMap::new(),
+            unusable: Vec::new(),
+            consents: Vec::new(),
+            utm: Utm::default(),
+            campaign: None,
+        }
+    }
+
     pub fn display_name(&self) -> Option<String> {
         let name = [self.first_name.as_deref(), self.last_name.as_deref()]
             .into_iter()

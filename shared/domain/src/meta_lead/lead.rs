@@ -159,49 +159,33 @@ pub fn map_lead(
         Some(other) if !other.is_empty() => Some(other.to_lowercase()),
         _ => None,
     };
-    let mut captured = CapturedLead {
-        source: LeadSource::MetaLeadAds,
-        external_id: lead.id.clone(),
-        captured_at,
-        first_name: None,
-        last_name: None,
-        phone: None,
-        email: None,
-        city: None,
-        company: None,
-        job_title: None,
-        message: None,
-        requested_service: None,
-        custom: BTreeMap::new(),
-        unusable: Vec::new(),
-        consents: Vec::new(),
-        utm: Utm {
-            source: platform.clone().or_else(|| Some("facebook".into())),
-            medium: Some(
-                if lead.is_organic {
-                    "organic"
-                } else {
-                    "paid_social"
-                }
-                .into(),
-            ),
-            campaign: lead.campaign_name.clone(),
-            term: lead.adset_name.clone(),
-            content: lead.ad_name.clone(),
-            ..Utm::default()
-        },
-        campaign: Some(AdCampaign {
-            campaign_id: lead.campaign_id.clone(),
-            campaign_name: lead.campaign_name.clone(),
-            adset_id: lead.adset_id.clone(),
-            adset_name: lead.adset_name.clone(),
-            ad_id: lead.ad_id.clone(),
-            ad_name: lead.ad_name.clone(),
-            form_id: lead.form_id.clone(),
-            platform,
-            is_organic: lead.is_organic,
-        }),
+    let mut captured = CapturedLead::new(LeadSource::MetaLeadAds, &lead.id, captured_at);
+    captured.utm = Utm {
+        source: platform.clone().or_else(|| Some("facebook".into())),
+        medium: Some(
+            if lead.is_organic {
+                "organic"
+            } else {
+                "paid_social"
+            }
+            .into(),
+        ),
+        campaign: lead.campaign_name.clone(),
+        term: lead.adset_name.clone(),
+        content: lead.ad_name.clone(),
+        ..Utm::default()
     };
+    captured.campaign = Some(AdCampaign {
+        campaign_id: lead.campaign_id.clone(),
+        campaign_name: lead.campaign_name.clone(),
+        adset_id: lead.adset_id.clone(),
+        adset_name: lead.adset_name.clone(),
+        ad_id: lead.ad_id.clone(),
+        ad_name: lead.ad_name.clone(),
+        form_id: lead.form_id.clone(),
+        platform,
+        is_organic: lead.is_organic,
+    });
     let mut consent_answers: Vec<(String, bool)> = Vec::new();
     for datum in &lead.field_data {
         let values: Vec<String> = datum

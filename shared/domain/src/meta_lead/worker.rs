@@ -12,10 +12,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::batch::ProcessError;
-use crate::capture::landing::{Landed, LeadLanding};
+use crate::capture::landing::LeadLanding;
 use crate::envelope::{Envelope, TraceId};
 use crate::error::PortError;
-use crate::idempotency::duplicate;
 use crate::ingress::{HeldEvent, Hold, Kept};
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
 use crate::meta_lead::lead::{map_lead, GraphLead};
@@ -208,25 +207,11 @@ impl MetaLeadWorker {
                 now,
             )
             .await?;
-        let entry = match &landed {
-            Landed::Created(card) => self
-                .entry(&envelope, LogResult::Success, attempt)
-                .card_id(card.card_id.clone())
-                .external_message(format!(
-                    "new Meta lead {}{}",
-                    crate::mask::mask_name(&card.display_name),
-                    campaign_note(&captured)
-                )),
-            Landed::Added(card) => self
-                .entry(&envelope, LogResult::Success, attempt)
-                .card_id(card.card_id.clone())
-                .external_message(format!(
-                    "form added to the timeline of card {}{}",
-                    card.card_id,
-                    campaign_note(&captured)
-                )),
-            Landed::Duplicate => duplicate(self.entry(&envelope, LogResult::Duplicate, attempt)),
-        };
+        let entry = landed.log_entry(
+            |result| self.entry(&envelope, result, attempt),
+            "Meta lead",
+            &campaign_note(&captured),
+        );
         self.log.write(entry).await;
         Ok(())
     }

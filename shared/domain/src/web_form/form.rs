@@ -186,25 +186,7 @@ pub fn validate(
     at: DateTime<Utc>,
 ) -> Result<CapturedLead, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let mut lead = CapturedLead {
-        source: LeadSource::WebForm,
-        external_id: submission_id.to_string(),
-        captured_at: at,
-        first_name: None,
-        last_name: None,
-        phone: None,
-        email: None,
-        city: None,
-        company: None,
-        job_title: None,
-        message: None,
-        requested_service: None,
-        custom: BTreeMap::new(),
-        unusable: Vec::new(),
-        consents: Vec::new(),
-        utm: Utm::default(),
-        campaign: None,
-    };
+    let mut lead = CapturedLead::new(LeadSource::WebForm, submission_id, at);
     if let Some((field, full)) = first_of(fields, &FULL_NAME) {
         if let Some(full) = capped(&mut errors, field, full, MAX_NAME_CHARS) {
             (lead.first_name, lead.last_name) = split_full_name(full);

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use crate::batch::ProcessError;
-use crate::capture::landing::{Landed, LeadLanding};
+use crate::capture::landing::LeadLanding;
 use crate::capture::CapturedLead;
 use crate::envelope::Envelope;
-use crate::idempotency::duplicate;
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
 use crate::ports::{CrmRepository, TenantDirectory};
 use crate::web_form::SCOPE;
@@ -71,23 +70,11 @@ impl WebFormWorker {
                 now,
             )
             .await?;
-        let entry = match landed {
-            Landed::Created(card) => self
-                .entry(&envelope, LogResult::Success, attempt)
-                .card_id(card.card_id.clone())
-                .external_message(format!(
-                    "new web-form lead {}",
-                    crate::mask::mask_name(&card.display_name)
-                )),
-            Landed::Added(card) => self
-                .entry(&envelope, LogResult::Success, attempt)
-                .card_id(card.card_id.clone())
-                .external_message(format!(
-                    "form added to the timeline of card {}",
-                    card.card_id
-                )),
-            Landed::Duplicate => duplicate(self.entry(&envelope, LogResult::Duplicate, attempt)),
-        };
+        let entry = landed.log_entry(
+            |result| self.entry(&envelope, result, attempt),
+            "web-form lead",
+            "",
+        );
         self.log.write(entry).await;
         Ok(())
     }
