@@ -1,6 +1,8 @@
-//! Web-form keys: issued (shown once, stored as a hash), revoked, and the documented demo key.
+//! Lead capture settings: web-form keys (issued, shown once, stored as a hash; revoked; the
+//! documented demo key) and the Lead Ads question-to-field mapping.
 
 use onecrm_adapters::dynamodb::CrmStore;
+use onecrm_domain::meta_lead::lead::LeadField;
 use onecrm_domain::ports::TenantDirectory;
 use onecrm_domain::tenant::{TenantId, TenantRoute, WebFormSettings};
 
@@ -68,5 +70,29 @@ pub async fn seed_demo(
     let origins = DEMO_ORIGINS.map(String::from);
     add_key(crm, tenant, &origins, None, Some(DEMO_KEY.into())).await?;
     println!("web form: key {DEMO_KEY}, origins {}", origins.join(", "));
+    Ok(())
+}
+
+/// Stores one question → field mapping in the tenant's Lead Ads settings.
+pub async fn map_lead_field(
+    crm: &CrmStore,
+    tenant: &TenantId,
+    question: &str,
+    field: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let field: LeadField = serde_json::from_value(serde_json::Value::String(field.into()))
+        .map_err(|_| format!("{field} is not a lead field"))?;
+    let mut config = TenantDirectory::tenant(crm, tenant)
+        .await?
+        .ok_or_else(|| format!("tenant {tenant} does not exist"))?;
+    let settings =
+        config.integrations.meta_lead_ads.as_mut().ok_or_else(|| {
+            format!("{tenant} has no Lead Ads Page yet (add-tenant --meta-page-id)")
+        })?;
+    settings
+        .field_mapping
+        .insert(question.trim().to_string(), field);
+    crm.put_tenant(&config, &[]).await?;
+    println!("{tenant}: Lead Ads question {question} -> {field:?}");
     Ok(())
 }

@@ -95,6 +95,19 @@ enum Command {
         #[arg(long, env = "META_PAGE_TOKEN", hide_env_values = true)]
         page_token: String,
     },
+    /// Maps a Lead Ads form question to a lead field for a tenant (`consent`, `message`,
+    /// `phone`...; `custom` to keep it a custom field); Meta's standard keys need no mapping.
+    MapLeadField {
+        #[arg(long)]
+        tenant: String,
+        /// The question's key in the form (`kvkk_onay`).
+        #[arg(long)]
+        question: String,
+        /// full_name, first_name, last_name, email, phone, city, company, job_title, message,
+        /// requested_service, consent or custom.
+        #[arg(long)]
+        field: String,
+    },
     /// Issues a web-form API key for a tenant (printed once; stored only as its hash) and
     /// allows the given site origins for CORS.
     AddWebFormKey {
@@ -534,6 +547,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
             .await?;
             print_report(&report, from, to);
+        }
+        Command::MapLeadField {
+            tenant,
+            question,
+            field,
+        } => {
+            forms::map_lead_field(&crm, &TenantId::parse(&tenant)?, &question, &field).await?;
         }
         Command::AddWebFormKey {
             tenant,
