@@ -591,7 +591,7 @@ impl EventArchive for MemoryArchive {
 #[derive(Default)]
 pub struct MemoryGuard {
     counts: Mutex<HashMap<(TenantId, String, i64), u32>>,
-    claims: Mutex<HashMap<(TenantId, String), String>>,
+    claims: Mutex<HashMap<(TenantId, String), crate::web_form::Claim>>,
 }
 
 #[async_trait]
@@ -621,15 +621,15 @@ impl crate::web_form::SubmissionGuard for MemoryGuard {
         &self,
         tenant: &TenantId,
         idempotency_key: &str,
-        trace: &crate::envelope::TraceId,
+        claim: &crate::web_form::Claim,
         _expires_at: DateTime<Utc>,
-    ) -> Result<Option<String>, PortError> {
+    ) -> Result<Option<crate::web_form::Claim>, PortError> {
         let mut claims = lock(&self.claims);
         let at = (tenant.clone(), idempotency_key.to_string());
         if let Some(first) = claims.get(&at) {
             return Ok(Some(first.clone()));
         }
-        claims.insert(at, trace.to_string());
+        claims.insert(at, claim.clone());
         Ok(None)
     }
 

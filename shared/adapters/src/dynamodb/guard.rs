@@ -5,10 +5,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
-use onecrm_domain::envelope::TraceId;
 use onecrm_domain::error::PortError;
 use onecrm_domain::tenant::{sha256_hex, TenantId};
-use onecrm_domain::web_form::{Rate, SubmissionGuard};
+use onecrm_domain::web_form::{Claim, Rate, SubmissionGuard};
 
 use super::*;
 
@@ -77,9 +76,9 @@ impl SubmissionGuard for FormGuardStore {
         &self,
         tenant: &TenantId,
         idempotency_key: &str,
-        trace: &TraceId,
+        claim: &Claim,
         expires_at: DateTime<Utc>,
-    ) -> Result<Option<String>, PortError> {
+    ) -> Result<Option<Claim>, PortError> {
         let pk = keys::form_idempotency(tenant, &sha256_hex(idempotency_key));
         let claimed = self
             .client
@@ -88,7 +87,8 @@ impl SubmissionGuard for FormGuardStore {
             .item("pk", s(pk.clone()))
             .item("sk", s("WFKEY"))
             .item("entity", s("form_idempotency"))
-            .item("trace_id", s(trace.as_str()))
+            .item("trace_id", s(claim.trace_id.clone()))
+            .item("fingerprint", s(claim.fingerprint.clone()))
             .item("expires_at", n(expires_at.timestamp()))
             .condition_expression("attribute_not_exists(pk)")
             .send()
@@ -106,12 +106,17 @@ impl SubmissionGuard for FormGuardStore {
                     .send()
                     .await
                     .map_err(|e| port_error("GetItem", e))?;
-                Ok(Some(
-                    first
-                        .item
-                        .and_then(|i| i.get("trace_id").and_then(|v| v.as_s().ok()).cloned())
-                        .unwrap_or_default(),
-                ))
+                let item = first.item.unwrap_or_default();
+                let text = |name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                Ok(Some(Claim {
+                    trace_id: text("trace_id"),
+                    fingerprint: text("fingerprint"),
+                }))
             }
             Err(e) => Err(port_error("PutItem", e)),
         }

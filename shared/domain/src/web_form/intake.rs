@@ -15,8 +15,8 @@ use crate::ports::{EventArchive, EventQueue, TenantDirectory};
 use crate::tenant::{sha256_hex, TenantId, TenantRoute, WebFormSettings};
 use crate::web_form::form::{is_bot, read_fields, validate};
 use crate::web_form::{
-    Rate, SubmissionGuard, API_KEY_HEADER, EVENT_KIND, IDEMPOTENCY_HEADER, IDEMPOTENCY_HOURS,
-    MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_CHARS,
+    Claim, Rate, SubmissionGuard, API_KEY_HEADER, EVENT_KIND, IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_HOURS, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_CHARS,
 };
 
 const OP: &str = "web_form.submit";
@@ -88,6 +88,25 @@ impl WebFormIntake {
         .with_headers(headers)
     }
 
+    /// CORS headers for a refusal before the tenant is known: the page of a registered site can
+    /// then read why (a mistyped or revoked key) instead of seeing a network error.
+    async fn cors_if_registered(
+        &self,
+        request: &InboundRequest<'_>,
+    ) -> Vec<(&'static str, String)> {
+        let Some(origin) = request.header("origin") else {
+            return Vec::new();
+        };
+        match self
+            .tenants
+            .resolve(&TenantRoute::web_form_origin(origin))
+            .await
+        {
+            Ok(Some(_)) => cors(Some(origin)),
+            _ => Vec::new(),
+        }
+    }
+
     /// `OPTIONS`: the browser's preflight. It carries no API key, so the origin itself must be
     /// one a tenant registered.
     pub async fn preflight(&self, request: &InboundRequest<'_>, trace: &TraceId) -> HttpReply {
@@ -148,7 +167,8 @@ impl WebFormIntake {
                 "api_key_missing",
                 "the form's API key is required",
             );
-            return self.refuse(&nobody, trace, 401, error, &[]).await;
+            let headers = self.cors_if_registered(request).await;
+            return self.refuse(&nobody, trace, 401, error, &headers).await;
         };
         let unavailable = |e: PortError| {
             HttpReply::error(
@@ -167,7 +187,8 @@ impl WebFormIntake {
                     "api_key_invalid",
                     "unknown or revoked API key",
                 );
-                return self.refuse(&nobody, trace, 401, error, &[]).await;
+                let headers = self.cors_if_registered(request).await;
+                return self.refuse(&nobody, trace, 401, error, &headers).await;
             }
             Err(e) => return unavailable(e),
         };
@@ -285,8 +306,20 @@ impl WebFormIntake {
         };
         if let Some(key) = idempotency_key {
             let expires = now + Duration::hours(IDEMPOTENCY_HOURS);
-            match self.guard.claim(&tenant, key, trace, expires).await {
+            let claim = Claim {
+                trace_id: trace.to_string(),
+                fingerprint: sha256_hex(&String::from_utf8_lossy(request.body)),
+            };
+            match self.guard.claim(&tenant, key, &claim, expires).await {
                 Ok(None) => {}
+                Ok(Some(first)) if first.fingerprint != claim.fingerprint => {
+                    let error = FieldError::new(
+                        IDEMPOTENCY_HEADER,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used for another submission; use a new key",
+                    );
+                    return self.refuse(&tenant, trace, 422, error, &headers).await;
+                }
                 Ok(Some(first)) => {
                     self.log
                         .write(
@@ -302,7 +335,7 @@ impl WebFormIntake {
                         .await;
                     return HttpReply::json(
                         202,
-                        &json!({ "status": "queued", "trace_id": first, "replayed": true }),
+                        &json!({ "status": "queued", "trace_id": first.trace_id, "replayed": true }),
                     )
                     .with_headers(&headers);
                 }

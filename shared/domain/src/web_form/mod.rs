@@ -10,7 +10,6 @@ pub mod worker;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::envelope::TraceId;
 use crate::error::PortError;
 use crate::tenant::TenantId;
 
@@ -25,6 +24,14 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// An Idempotency-Key is remembered this long (a browser retry, a double click, a resubmit).
 pub const IDEMPOTENCY_HOURS: i64 = 24;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// Who used an Idempotency-Key first, and with what body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub trace_id: String,
+    /// SHA-256 of the submission's body: the same key with another body is refused.
+    pub fingerprint: String,
+}
 
 /// The verdict on one submission's rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,15 +55,15 @@ pub trait SubmissionGuard: Send + Sync {
         per_minute: u32,
         now: DateTime<Utc>,
     ) -> Result<Rate, PortError>;
-    /// Claims an Idempotency-Key for `trace`: `None` if this is the first use, else the trace
-    /// id of the submission that claimed it first.
+    /// Claims an Idempotency-Key for `trace` and the body's `fingerprint`: `None` if this is
+    /// the first use, else the first submission's claim.
     async fn claim(
         &self,
         tenant: &TenantId,
         idempotency_key: &str,
-        trace: &TraceId,
+        claim: &Claim,
         expires_at: DateTime<Utc>,
-    ) -> Result<Option<String>, PortError>;
+    ) -> Result<Option<Claim>, PortError>;
     /// Gives a claim back when its submission could not be queued (so a retry can succeed).
     async fn release(&self, tenant: &TenantId, idempotency_key: &str) -> Result<(), PortError>;
 }

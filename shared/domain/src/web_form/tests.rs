@@ -140,7 +140,13 @@ async fn a_form_from_the_tenants_site_is_queued_and_lands_as_a_web_form_lead() {
 async fn keys_and_origins_are_checked_before_anything_is_read() {
     let w = world(30);
     assert_eq!(post(&w, FORM, &[]).await.status, 401);
-    assert_eq!(post(&w, FORM, &[("x-api-key", "wrong")]).await.status, 401);
+    let wrong = post(&w, FORM, &[("x-api-key", "wrong"), ("origin", SITE)]).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        header(&wrong, "access-control-allow-origin"),
+        Some(SITE),
+        "a registered site's page can read why"
+    );
     let foreign = post(
         &w,
         FORM,
@@ -239,6 +245,11 @@ async fn an_idempotency_key_answers_a_resubmission_with_the_first_answer() {
         (answer["trace_id"].as_str(), answer["replayed"].as_bool()),
         (Some("trace-1"), Some(true))
     );
+    assert_eq!(w.queue.sent().len(), 1);
+    let other = FORM.replace("Kasko teklifi", "Konut teklifi");
+    let reused = post(&w, &other, &headers).await;
+    assert_eq!(reused.status, 422, "the same key with another body");
+    assert!(reused.body.contains("idempotency_key_reused"));
     assert_eq!(w.queue.sent().len(), 1);
 }
 
