@@ -52,7 +52,7 @@ pub async fn stack() -> Stack {
     }
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!(
         "{prefix}{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -300,79 +300,6 @@ impl Stack {
 
     pub fn worker(&self, queue: &TestQueue) -> whatsapp_worker::App {
         whatsapp_worker::App::new(&self.wiring(), queue.max_receive_count)
-    }
-
-    /// `meta-lead` with its queue, and the tenant's Lead Ads settings, Page route and Page
-    /// token (the app secret is the tenant's Meta app's, as for WhatsApp).
-    pub async fn meta_lead(
-        &self,
-        queue: &TestQueue,
-        tenant: &TestTenant,
-        page_id: &str,
-    ) -> meta_lead::App {
-        let crm = self.crm();
-        let mut config = onecrm_domain::ports::TenantDirectory::tenant(&crm, &tenant.id)
-            .await
-            .unwrap()
-            .unwrap();
-        config.integrations.meta_lead_ads = Some(onecrm_domain::tenant::MetaLeadAdsSettings {
-            page_ids: vec![page_id.into()],
-            meta_app_id: tenant.app_id.clone(),
-            field_mapping: Default::default(),
-        });
-        crm.put_tenant(&config, &[TenantRoute::MetaPage(page_id.into())])
-            .await
-            .unwrap();
-        self.secrets()
-            .put(
-                &secret_name(&self.settings.tenant_secret_prefix, &tenant.id, "meta"),
-                &json!({ "page_access_token": "EAAB-page-token", "verify_token": tenant.verify_token })
-                    .to_string(),
-            )
-            .await
-            .unwrap();
-        let wiring = self.wiring();
-        let ports = wiring
-            .ingress_ports(Arc::new(SqsEventQueue::new(self.sqs(), &queue.url)))
-            .unwrap();
-        meta_lead::App::new(&wiring, ports, None)
-    }
-
-    /// `web-form` for `tenant`: a fresh API key (returned), its allowed origins and limit.
-    pub async fn web_form(
-        &self,
-        queue: &TestQueue,
-        tenant: &TestTenant,
-        origins: &[&str],
-        per_minute: u32,
-    ) -> (web_form::App, String) {
-        let crm = self.crm();
-        let mut config = onecrm_domain::ports::TenantDirectory::tenant(&crm, &tenant.id)
-            .await
-            .unwrap()
-            .unwrap();
-        config.integrations.web_form = Some(onecrm_domain::tenant::WebFormSettings {
-            allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
-            submissions_per_minute: per_minute,
-        });
-        let key = unique("wf_");
-        let mut routes = vec![TenantRoute::web_form_key(&key)];
-        routes.extend(origins.iter().map(|o| TenantRoute::web_form_origin(o)));
-        crm.put_tenant(&config, &routes).await.unwrap();
-        (self.web_form_app(queue), key)
-    }
-
-    /// Another `web-form` instance on the same queue (a second Lambda sandbox).
-    pub fn web_form_app(&self, queue: &TestQueue) -> web_form::App {
-        web_form::App::new(
-            &self.wiring(),
-            Arc::new(SqsEventQueue::new(self.sqs(), &queue.url)),
-        )
-        .unwrap()
-    }
-
-    pub fn web_form_worker(&self, queue: &TestQueue) -> web_form_worker::App {
-        web_form_worker::App::new(&self.wiring(), queue.max_receive_count)
     }
 
     /// The Graph client pointed at `graph_url` (a wiremock server): passed, never through the
@@ -701,110 +628,5 @@ pub fn body_json(response: &lambda_http::Response<lambda_http::Body>) -> Value {
 
 pub use in_flight::BothInFlight;
 
-mod in_flight {
-    use std::sync::Arc;
-
-    use async_trait::async_trait;
-    use chrono::{DateTime, Utc};
-    use onecrm_domain::error::PortError;
-    use onecrm_domain::page::{Page, PageRequest};
-    use onecrm_domain::party::{Card, CardRef, IdentityKey, LeadSource, Note};
-    use onecrm_domain::ports::*;
-    use onecrm_domain::task::Task;
-    use onecrm_domain::tenant::TenantId;
-    use onecrm_domain::timeline::TimelineEntry;
-    use onecrm_domain::whatsapp::status::{MessageStatusUpdate, OutboundMessage};
-
-    /// A repository whose writes wait until both workers got there: both looked the sender up and
-    /// found nothing before either wrote, so a check-then-set would make two leads.
-    pub struct BothInFlight {
-        pub inner: Arc<onecrm_adapters::dynamodb::CrmStore>,
-        pub barrier: tokio::sync::Barrier,
-    }
-
-    #[async_trait]
-    impl CrmRepository for BothInFlight {
-        async fn find_cards(
-            &self,
-            t: &TenantId,
-            k: &IdentityKey,
-        ) -> Result<Vec<CardRef>, PortError> {
-            self.inner.find_cards(t, k).await
-        }
-        async fn flag_possible_duplicate(
-            &self,
-            t: &TenantId,
-            a: &CardRef,
-            b: &CardRef,
-            why: &str,
-        ) -> Result<(), PortError> {
-            self.inner.flag_possible_duplicate(t, a, b, why).await
-        }
-        async fn possible_duplicates(
-            &self,
-            t: &TenantId,
-            id: &str,
-        ) -> Result<Vec<PossibleDuplicate>, PortError> {
-            self.inner.possible_duplicates(t, id).await
-        }
-        async fn record_interaction(
-            &self,
-            t: &TenantId,
-            w: &CardInteraction,
-        ) -> Result<WriteOutcome, PortError> {
-            self.inner.record_interaction(t, w).await
-        }
-        async fn create_lead(
-            &self,
-            t: &TenantId,
-            w: &NewLead,
-        ) -> Result<NewLeadOutcome, PortError> {
-            self.barrier.wait().await;
-            self.inner.create_lead(t, w).await
-        }
-        async fn create_card(&self, t: &TenantId, c: &Card) -> Result<NewLeadOutcome, PortError> {
-            self.inner.create_card(t, c).await
-        }
-        async fn apply_message_status(
-            &self,
-            t: &TenantId,
-            u: &MessageStatusUpdate,
-        ) -> Result<StatusOutcome, PortError> {
-            self.inner.apply_message_status(t, u).await
-        }
-        async fn card(&self, t: &TenantId, id: &str) -> Result<Option<Card>, PortError> {
-            self.inner.card(t, id).await
-        }
-        async fn timeline(
-            &self,
-            t: &TenantId,
-            id: &str,
-            limit: usize,
-        ) -> Result<Vec<TimelineEntry>, PortError> {
-            self.inner.timeline(t, id, limit).await
-        }
-        async fn notes(&self, t: &TenantId, id: &str) -> Result<Vec<Note>, PortError> {
-            self.inner.notes(t, id).await
-        }
-        async fn tasks(&self, t: &TenantId, id: &str) -> Result<Vec<Task>, PortError> {
-            self.inner.tasks(t, id).await
-        }
-        async fn leads_by_source(
-            &self,
-            t: &TenantId,
-            s: LeadSource,
-            from: DateTime<Utc>,
-            to: DateTime<Utc>,
-            p: PageRequest,
-        ) -> Result<Page<Card>, PortError> {
-            self.inner.leads_by_source(t, s, from, to, p).await
-        }
-        async fn outbound_message(
-            &self,
-            t: &TenantId,
-            w: &str,
-        ) -> Result<Option<OutboundMessage>, PortError> {
-            self.inner.outbound_message(t, w).await
-        }
-    }
-}
+mod capture;
+mod in_flight;

@@ -4,6 +4,7 @@
 //! (`AWS_ENDPOINT_URL`), reading table names and the secret prefix from the environment.
 
 mod forms;
+mod report;
 
 use chrono::{Datelike, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -11,7 +12,7 @@ use onecrm_adapters::config::{self, Settings};
 use onecrm_adapters::dynamodb::{ArchiveStore, CrmStore, LogStore};
 use onecrm_adapters::secrets::SecretsManagerStore;
 use onecrm_adapters::wiring::Wiring;
-use onecrm_domain::attribution::{attribution_report, AttributionReport};
+use onecrm_domain::attribution::attribution_report;
 use onecrm_domain::envelope::Envelope;
 use onecrm_domain::identity::rank_cards;
 use onecrm_domain::ingress::HeldEvent;
@@ -26,7 +27,7 @@ use onecrm_domain::tenant::{
     app_secret_name, secret_name, IntegrationSettings, MetaLeadAdsSettings, TenantConfig, TenantId,
     TenantRoute, WhatsAppSettings,
 };
-use onecrm_domain::time::{istanbul_day_start, istanbul_today, to_istanbul_display};
+use onecrm_domain::time::{istanbul_today, to_istanbul_display};
 use onecrm_domain::whatsapp::webhook::{WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES};
 use onecrm_domain::whatsapp::{WhatsAppSecrets, SECRET_INTEGRATION};
 
@@ -542,11 +543,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let report = attribution_report(
                 std::sync::Arc::new(crm),
                 &TenantId::parse(&tenant)?,
-                istanbul_midnight(from)?,
-                istanbul_midnight(to)?,
+                report::istanbul_midnight(from)?,
+                report::istanbul_midnight(to)?,
             )
             .await?;
-            print_report(&report, from, to);
+            report::print(&report, from, to);
         }
         Command::MapLeadField {
             tenant,
@@ -645,32 +646,6 @@ async fn replay_parked(
     }
     println!("{replayed} parked event(s) of {tenant} re-queued");
     Ok(())
-}
-
-fn istanbul_midnight(day: chrono::NaiveDate) -> Result<chrono::DateTime<Utc>, String> {
-    istanbul_day_start(day).ok_or_else(|| format!("{day} has no midnight in Istanbul"))
-}
-
-fn print_report(report: &AttributionReport, from: chrono::NaiveDate, to: chrono::NaiveDate) {
-    println!(
-        "leads created {from} – {to} (Istanbul): {} lead(s), {} customer(s) now",
-        report.total.leads, report.total.customers
-    );
-    for (title, column) in [
-        ("source", &report.by_source),
-        ("utm_source", &report.by_utm_source),
-        ("utm_medium", &report.by_utm_medium),
-        ("utm_campaign", &report.by_utm_campaign),
-        ("Meta campaign", &report.by_meta_campaign),
-    ] {
-        if column.is_empty() {
-            continue;
-        }
-        println!("\n{title:<40} {:>7} {:>10}", "leads", "customers");
-        for (value, counts) in column {
-            println!("  {value:<38} {:>7} {:>10}", counts.leads, counts.customers);
-        }
-    }
 }
 
 fn archive(sdk: &aws_config::SdkConfig) -> Result<ArchiveStore, config::ConfigError> {
