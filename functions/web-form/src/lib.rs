@@ -57,6 +57,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
             body: request.body().as_ref(),
             headers: &headers,
             source_ip: source_ip(&request),
+            path_token: None,
         };
         match request.method().as_str() {
             "OPTIONS" => app.intake.preflight(&inbound, &trace).await,

@@ -149,6 +149,7 @@ pub async fn serve_meta_webhook(
                     body: request.body().as_ref(),
                     headers: &headers,
                     source_ip: source_ip(&request),
+                    path_token: None,
                 };
                 webhook.deliver(&inbound, &trace).await
             }

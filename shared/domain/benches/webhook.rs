@@ -98,6 +98,7 @@ fn main() {
             body: &body,
             headers: &headers,
             source_ip: None,
+            path_token: None,
         };
         report(name, body.len(), || {
             let reply = match function {
@@ -125,6 +126,7 @@ fn main() {
         body: &body,
         headers: &headers,
         source_ip: None,
+        path_token: None,
     };
     report("form-json", body.len(), || {
         let reply = runtime.block_on(forms.submit(&request, &trace));

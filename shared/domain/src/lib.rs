@@ -21,6 +21,7 @@ pub mod meta_webhook;
 pub mod money;
 pub mod page;
 pub mod party;
+pub mod pbx;
 pub mod phone;
 pub mod ports;
 pub mod task;

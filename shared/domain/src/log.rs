@@ -98,6 +98,8 @@ pub enum LogResult {
     Ignored,
     /// Kept whole for a replay once its cause is fixed (a partner token to renew).
     Parked,
+    /// Done as far as it could be, but something needs a person's look (an unknown PBX key).
+    Warning,
 }
 
 impl LogResult {
@@ -108,6 +110,7 @@ impl LogResult {
             LogResult::Duplicate => "duplicate",
             LogResult::Ignored => "ignored",
             LogResult::Parked => "parked",
+            LogResult::Warning => "warning",
         }
     }
 }
@@ -304,9 +307,9 @@ impl IntegrationLog {
             record.error_message.as_deref().unwrap_or(""),
         );
         match record.result {
-            LogResult::Error => tracing::warn!(
+            LogResult::Error | LogResult::Warning => tracing::warn!(
                 trace_id = %record.trace_id, tenant = %record.tenant_id, integration = record.integration.as_str(),
-                operation = %record.operation, result = "error", error_code = code, error_message = message,
+                operation = %record.operation, result = record.result.as_str(), error_code = code, error_message = message,
                 http_status = record.http_status, external_id = record.external_id.as_deref(), "integration call failed"
             ),
             _ => tracing::info!(

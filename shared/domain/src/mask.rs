@@ -140,6 +140,11 @@ fn classify(key: &str) -> KeyKind {
         "recipient_id",
         "caller_id",
         "callerid",
+        // PBX call events: ours (`caller`), NetGSM's live push and its Turkish CDR keys.
+        "caller",
+        "customer_num",
+        "arayan",
+        "clid",
         "msisdn",
         "mobile",
         "gsm",

@@ -260,6 +260,16 @@ pub trait CrmRepository: Send + Sync {
     ) -> Result<StatusOutcome, PortError>;
 
     async fn card(&self, tenant: &TenantId, card_id: &str) -> Result<Option<Card>, PortError>;
+    /// Several cards at once (a caller's candidates); missing ones are left out.
+    async fn cards(&self, tenant: &TenantId, card_ids: &[String]) -> Result<Vec<Card>, PortError> {
+        let mut cards = Vec::with_capacity(card_ids.len());
+        for id in card_ids {
+            if let Some(card) = self.card(tenant, id).await? {
+                cards.push(card);
+            }
+        }
+        Ok(cards)
+    }
     /// Newest first.
     async fn timeline(
         &self,
@@ -283,4 +293,36 @@ pub trait CrmRepository: Send + Sync {
         tenant: &TenantId,
         wamid: &str,
     ) -> Result<Option<OutboundMessage>, PortError>;
+}
+
+/// Call events (the call queue) and what keypresses opened.
+#[async_trait]
+pub trait CallRepository: Send + Sync {
+    /// Everything the event writes, all-or-nothing, numbering an opened quote or ticket from
+    /// the tenant's counter (distinct numbers under concurrency, no gaps).
+    async fn record_call(
+        &self,
+        tenant: &TenantId,
+        write: &crate::pbx::call::CallWrite,
+    ) -> Result<crate::pbx::call::CallWriteOutcome, PortError>;
+    /// A stored call event, read consistently.
+    async fn call_event(
+        &self,
+        tenant: &TenantId,
+        call_id: &str,
+        event_key: &str,
+    ) -> Result<Option<crate::pbx::call::CallRecord>, PortError>;
+    /// The call queue, newest first: the tenant's, or one agent's (`USER#<id>` / `EXT#<ext>`).
+    async fn call_queue(
+        &self,
+        tenant: &TenantId,
+        agent: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<crate::pbx::call::CallRecord>, PortError>;
+    /// The quotes and tickets opened on a card.
+    async fn opened_on(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+    ) -> Result<Vec<crate::pbx::call::Opened>, PortError>;
 }

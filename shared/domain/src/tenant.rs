@@ -171,6 +171,22 @@ pub struct PbxSettings {
     /// Source addresses or CIDR ranges the PBX posts from; empty allows any.
     #[serde(default)]
     pub allowed_sources: Vec<String>,
+    /// PBX agent id → CRM user (seed 002: "IP santral agent ID" on the user card).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub agent_ids: std::collections::BTreeMap<String, String>,
+    /// PBX extension (dahili) → CRM user, used when the agent id is absent or unmapped.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub extensions: std::collections::BTreeMap<String, String>,
+}
+
+impl PbxSettings {
+    /// The CRM user answering: by agent id first, then by extension.
+    pub fn agent_user(&self, agent_id: Option<&str>, extension: Option<&str>) -> Option<&str> {
+        agent_id
+            .and_then(|a| self.agent_ids.get(a))
+            .or_else(|| extension.and_then(|e| self.extensions.get(e)))
+            .map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -181,6 +181,9 @@ struct CrmState {
     tasks: Vec<(TenantId, Task)>,
     messages: HashMap<(TenantId, String), OutboundMessage>,
     consents: Vec<(TenantId, String, crate::consent::ConsentRecord)>,
+    calls: BTreeMap<(TenantId, String), crate::pbx::call::CallRecord>,
+    opened: Vec<(TenantId, crate::pbx::call::Opened)>,
+    counters: HashMap<(TenantId, &'static str), u64>,
 }
 
 /// A CRM store with DynamoDB's all-or-nothing transaction semantics.
@@ -636,5 +639,105 @@ impl crate::web_form::SubmissionGuard for MemoryGuard {
     async fn release(&self, tenant: &TenantId, idempotency_key: &str) -> Result<(), PortError> {
         lock(&self.claims).remove(&(tenant.clone(), idempotency_key.to_string()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl CallRepository for MemoryCrm {
+    async fn record_call(
+        &self,
+        tenant: &TenantId,
+        write: &crate::pbx::call::CallWrite,
+    ) -> Result<crate::pbx::call::CallWriteOutcome, PortError> {
+        use crate::pbx::call::CallWriteOutcome;
+        let mut state = lock(&self.0);
+        let key = (
+            tenant.clone(),
+            format!("{}#{}", write.record.call_id, write.record.event_key),
+        );
+        if let Some(stored) = state.calls.get(&key) {
+            return Ok(CallWriteOutcome::Duplicate(stored.clone()));
+        }
+        let mut write = write.clone();
+        if let Some(lead) = &write.lead {
+            if lead.phones.iter().any(|p| {
+                state
+                    .claims
+                    .contains_key(&(tenant.clone(), IdentityKey::Phone(p.clone()).key()))
+            }) {
+                return Ok(CallWriteOutcome::IdentityTaken);
+            }
+        }
+        if let Some(opened) = &write.opened {
+            let counter = state
+                .counters
+                .entry((tenant.clone(), opened.kind().as_str()))
+                .or_default();
+            *counter += 1;
+            let number = *counter;
+            write.numbered(number);
+        }
+        if let Some(lead) = &write.lead {
+            for phone in &lead.phones {
+                let at = (tenant.clone(), IdentityKey::Phone(phone.clone()).key());
+                state.claims.insert(at.clone(), lead.card_id.clone());
+                state.identities.entry(at).or_default().push(lead.as_ref());
+            }
+            state
+                .cards
+                .insert((tenant.clone(), lead.card_id.clone()), lead.clone());
+        }
+        if let Some(entry) = &write.entry {
+            state.timeline.push((tenant.clone(), entry.clone()));
+        }
+        if let Some(opened) = &write.opened {
+            state.opened.push((tenant.clone(), opened.clone()));
+        }
+        state.calls.insert(key, write.record.clone());
+        Ok(CallWriteOutcome::Applied(write.record))
+    }
+
+    async fn call_event(
+        &self,
+        tenant: &TenantId,
+        call_id: &str,
+        event_key: &str,
+    ) -> Result<Option<crate::pbx::call::CallRecord>, PortError> {
+        Ok(lock(&self.0)
+            .calls
+            .get(&(tenant.clone(), format!("{call_id}#{event_key}")))
+            .cloned())
+    }
+
+    async fn call_queue(
+        &self,
+        tenant: &TenantId,
+        agent: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<crate::pbx::call::CallRecord>, PortError> {
+        let mut calls: Vec<_> = lock(&self.0)
+            .calls
+            .iter()
+            .filter(|((t, _), r)| {
+                t == tenant && (agent.is_none() || r.agent_key().as_deref() == agent)
+            })
+            .map(|(_, r)| r.clone())
+            .collect();
+        calls.sort_by_key(|c| std::cmp::Reverse(c.occurred_at));
+        calls.truncate(page.size());
+        Ok(Page::last(calls))
+    }
+
+    async fn opened_on(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+    ) -> Result<Vec<crate::pbx::call::Opened>, PortError> {
+        Ok(lock(&self.0)
+            .opened
+            .iter()
+            .filter(|(t, o)| t == tenant && o.card_id() == card_id)
+            .map(|(_, o)| o.clone())
+            .collect())
     }
 }

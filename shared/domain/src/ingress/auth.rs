@@ -253,6 +253,7 @@ mod tests {
             body,
             headers,
             source_ip: Some("85.111.2.3"),
+            path_token: None,
         }
     }
 

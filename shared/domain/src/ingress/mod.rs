@@ -197,7 +197,14 @@ impl Ingress {
         }
         let units = match self.spec.split(request) {
             Ok(units) => units,
-            Err(error) => return Err(self.refuse(&nobody, request, trace, 400, &[error]).await),
+            Err(error) => {
+                let status = if self.spec.credential_field() == Some(error.field.as_str()) {
+                    401
+                } else {
+                    400
+                };
+                return Err(self.refuse(&nobody, request, trace, status, &[error]).await);
+            }
         };
         let mut seen: HashSet<&TenantRoute> = HashSet::with_capacity(units.len());
         let routes: Vec<&TenantRoute> = units
@@ -221,6 +228,10 @@ impl Ingress {
             }
         }
         if credentials.is_empty() {
+            if let Some(field) = self.spec.credential_field() {
+                let error = FieldError::new(field, "unauthorized", "no tenant has this credential");
+                return Err(self.refuse(&nobody, request, trace, 401, &[error]).await);
+            }
             match &self.settings.default_app_id {
                 Some(app) => credentials.push(RouteTarget::tenant(nobody.clone()).with_app(app)),
                 None => {
@@ -350,7 +361,7 @@ impl Ingress {
             return self.unavailable_as(&tenant, trace, code, &e).await;
         }
         for report in reports {
-            self.log_report(report, trace, true).await;
+            self.log_report(report, trace, true, 200).await;
         }
         if !admitted.unrouted.is_empty() {
             let mut routes: Vec<String> = admitted.unrouted.iter().map(|u| u.route.key()).collect();
@@ -440,6 +451,7 @@ impl Ingress {
                 .collect(),
             queued: 0,
             unparsed: Vec::new(),
+            first_errors: None,
             notices: Vec::new(),
             ignored: Vec::new(),
         };
@@ -481,6 +493,7 @@ impl Ingress {
                         report
                             .unparsed
                             .push((path.clone(), raw.clone(), reason.clone()));
+                        report.first_errors.get_or_insert(errors);
                         kept.push(Kept::Held(HeldEvent {
                             hold: Hold::Unparsed(tenant.clone()),
                             verified_by: Vec::new(),
@@ -509,7 +522,13 @@ impl Ingress {
 
     /// One success record per tenant holding only that tenant's parts, then one error record
     /// per unparsed event and per partner notice.
-    async fn log_report(&self, report: TenantReport, trace: &TraceId, with_summary: bool) {
+    async fn log_report(
+        &self,
+        report: TenantReport,
+        trace: &TraceId,
+        with_summary: bool,
+        status: u16,
+    ) {
         let mut summary = format!("{} event(s) queued", report.queued);
         if !report.unparsed.is_empty() {
             summary.push_str(&format!("; {} kept as unparsed", report.unparsed.len()));
@@ -522,7 +541,7 @@ impl Ingress {
                 .write(
                     self.entry(&report.tenant, LogResult::Success, trace)
                         .starts_trace(report.received_at)
-                        .http_status(200)
+                        .http_status(status)
                         .payload(serde_json::Value::Array(report.payload))
                         .external_message(summary),
                 )
@@ -534,7 +553,7 @@ impl Ingress {
                     self.entry(&report.tenant, LogResult::Error, trace)
                         .starts_trace(report.received_at)
                         .error("unparsed_event", format!("{path}: {reason}"))
-                        .http_status(200)
+                        .http_status(status)
                         .payload(
                             serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw)),
                         ),
@@ -623,7 +642,7 @@ impl Ingress {
                 self.queue.enqueue(&envelopes).await?;
                 self.archive.keep(&kept).await?;
                 self.archive.release(&held).await?;
-                self.log_report(report, &held.trace_id, true).await;
+                self.log_report(report, &held.trace_id, true, 200).await;
                 delivered += 1;
             }
         }
@@ -655,17 +674,27 @@ impl Ingress {
         if let Err(e) = queued.and(archived) {
             return self.unavailable(&tenant, trace, &e).await;
         }
+        // Nothing to answer: the event did not parse. It is kept whole (above); the sender
+        // is told which field was wrong, since a synchronous sender waits for this answer.
+        let refusal = match &first {
+            Some(_) => None,
+            None => reports.iter().find_map(|r| r.first_errors.clone()),
+        };
+        let status = if refusal.is_some() { 400 } else { 200 };
         for report in reports {
             // The answered event's own record comes from the handler; a summary only when more
             // was queued.
             let with_summary = report.queued > 1 || report.tenant != tenant;
-            self.log_report(report, trace, with_summary).await;
+            self.log_report(report, trace, with_summary, status).await;
         }
         let Some(envelope) = first else {
-            return HttpReply::json(
-                200,
-                &json!({ "status": "unparsed", "trace_id": trace.as_str() }),
-            );
+            return match refusal {
+                Some(errors) => HttpReply::invalid(&errors, trace.as_str()),
+                None => HttpReply::json(
+                    200,
+                    &json!({ "status": "unparsed", "trace_id": trace.as_str() }),
+                ),
+            };
         };
         match handler.answer(&envelope).await {
             Ok((reply, entry)) => {
@@ -684,6 +713,8 @@ struct TenantReport {
     payload: Vec<serde_json::Value>,
     queued: usize,
     unparsed: Vec<(String, String, String)>,
+    /// What was wrong with the first unparsed part (a synchronous route answers with it).
+    first_errors: Option<Vec<FieldError>>,
     notices: Vec<(String, String, Option<String>)>,
     ignored: Vec<String>,
 }

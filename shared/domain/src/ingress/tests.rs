@@ -146,6 +146,7 @@ async fn send(s: &Setup, route: Route, body: &str, app_secret: Option<&str>) -> 
         body: body.as_bytes(),
         headers: &headers,
         source_ip: None,
+        path_token: None,
     };
     let trace = TraceId::new("tr");
     match route {
@@ -297,11 +298,13 @@ async fn the_synchronous_route_shares_admission_and_logs_what_the_handler_did() 
         send(&s, Route::Answer, "alpha:call-1", None).await.status,
         401
     );
+    // An authenticated event that does not parse: kept whole, and the waiting sender is told
+    // which field was wrong.
     assert_eq!(
         send(&s, Route::Answer, "alpha:?", Some("app-a-secret"))
             .await
             .status,
-        200
+        400
     );
     assert_eq!(s.archive.held().len(), 1, "kept whole");
     // More than one event: the first is answered, the rest are queued; none is dropped.

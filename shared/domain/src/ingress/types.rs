@@ -16,6 +16,9 @@ pub struct InboundRequest<'a> {
     pub body: &'a [u8],
     pub headers: &'a [(&'a str, &'a str)],
     pub source_ip: Option<&'a str>,
+    /// A credential carried as the URL's last segment (`/pbx/<token>`), for senders that
+    /// cannot set headers.
+    pub path_token: Option<&'a str>,
 }
 
 impl<'a> InboundRequest<'a> {
@@ -74,6 +77,11 @@ pub enum Parsed {
 pub trait WebhookSpec: Send + Sync {
     fn integration(&self) -> Integration;
     fn max_body_bytes(&self) -> usize;
+    /// The request field that carries a credential the route itself is found by (a PBX
+    /// token): a problem with it, or a route nobody owns, is a 401, not a 400.
+    fn credential_field(&self) -> Option<&'static str> {
+        None
+    }
     /// A cheap, loose read: the units and the route of each. An error means the body is not
     /// JSON or not the object this webhook receives at all (400).
     fn split(&self, request: &InboundRequest<'_>) -> Result<Vec<Unit>, FieldError>;

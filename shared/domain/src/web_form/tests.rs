@@ -83,6 +83,7 @@ async fn post(w: &World, body: &str, headers: &[(&str, &str)]) -> HttpReply {
         body: body.as_bytes(),
         headers,
         source_ip: Some("203.0.113.9"),
+        path_token: None,
     };
     w.intake.submit(&request, &TraceId::new("trace-1")).await
 }
@@ -235,6 +236,7 @@ async fn an_idempotency_key_answers_a_resubmission_with_the_first_answer() {
                 body: FORM.as_bytes(),
                 headers: &headers,
                 source_ip: None,
+                path_token: None,
             },
             &TraceId::new("trace-2"),
         )
@@ -263,6 +265,7 @@ async fn a_preflight_is_answered_for_registered_origins_only() {
                 body: b"",
                 headers: &[("origin", "https://WWW.ornek.com.tr")],
                 source_ip: None,
+                path_token: None,
             },
             &TraceId::new("t"),
         )
@@ -278,6 +281,7 @@ async fn a_preflight_is_answered_for_registered_origins_only() {
                 body: b"",
                 headers: &[("origin", "https://evil.example")],
                 source_ip: None,
+                path_token: None,
             },
             &TraceId::new("t"),
         )

@@ -171,6 +171,7 @@ impl World {
             body: body.as_bytes(),
             headers: &headers,
             source_ip: None,
+            path_token: None,
         };
         self.webhook
             .deliver(&request, &TraceId::new("trace-1"))
