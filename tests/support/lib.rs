@@ -627,6 +627,8 @@ pub fn body_json(response: &lambda_http::Response<lambda_http::Body>) -> Value {
 }
 
 pub use in_flight::BothInFlight;
+pub use pbx::{CallsInFlight, PBX_AGENT_USER};
 
 mod capture;
 mod in_flight;
+mod pbx;

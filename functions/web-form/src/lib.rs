@@ -62,13 +62,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
         match request.method().as_str() {
             "OPTIONS" => app.intake.preflight(&inbound, &trace).await,
             "POST" => app.intake.submit(&inbound, &trace).await,
-            other => HttpReply::error(
-                405,
-                "method_not_allowed",
-                &format!("{other} is not supported; use POST"),
-                None,
-                trace.as_str(),
-            ),
+            other => HttpReply::method_not_allowed(other, "POST or OPTIONS", trace.as_str()),
         }
     }
     .instrument(span)

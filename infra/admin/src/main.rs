@@ -4,6 +4,7 @@
 //! (`AWS_ENDPOINT_URL`), reading table names and the secret prefix from the environment.
 
 mod forms;
+mod pbx;
 mod report;
 
 use chrono::{Datelike, Utc};
@@ -156,6 +157,8 @@ enum Command {
         #[arg(long)]
         cursor: Option<String>,
     },
+    #[command(flatten)]
+    Pbx(pbx::PbxCommand),
 }
 
 #[derive(Args)]
@@ -402,12 +405,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let crm = CrmStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.crm_table);
     let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
     match cli.command {
+        Command::Pbx(command) => pbx::run(&crm, command).await?,
         Command::AddTenant(args) => {
             add_tenant(&crm, &secrets, &settings, *args, true).await?;
         }
         Command::SeedDemo => {
             let tenant = add_tenant(&crm, &secrets, &settings, demo(), false).await?;
             forms::seed_demo(&crm, &tenant).await?;
+            pbx::seed_demo(&crm, &tenant).await?;
             // A known customer, so the demo shows both paths: new lead and existing card.
             let now = Utc::now();
             let customer = Card {

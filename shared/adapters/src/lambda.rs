@@ -153,13 +153,7 @@ pub async fn serve_meta_webhook(
                 };
                 webhook.deliver(&inbound, &trace).await
             }
-            other => HttpReply::error(
-                405,
-                "method_not_allowed",
-                &format!("{other} is not supported; use GET or POST"),
-                None,
-                trace.as_str(),
-            ),
+            other => HttpReply::method_not_allowed(other, "GET or POST", trace.as_str()),
         }
     }
     .instrument(span)

@@ -48,6 +48,18 @@ impl HttpReply {
         Self::json(status, &json!({ "error": error }))
     }
 
+    /// 405 naming the methods the route takes.
+    pub fn method_not_allowed(method: &str, allowed: &str, trace_id: &str) -> Self {
+        Self::error(
+            405,
+            "method_not_allowed",
+            &format!("{method} is not supported; use {allowed}"),
+            None,
+            trace_id,
+        )
+        .with_header("allow", allowed.replace(" or ", ", "))
+    }
+
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self

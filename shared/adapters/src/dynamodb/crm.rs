@@ -378,6 +378,10 @@ impl CrmRepository for CrmStore {
         self.apply_status(tenant, update).await
     }
 
+    async fn cards(&self, tenant: &TenantId, card_ids: &[String]) -> Result<Vec<Card>, PortError> {
+        self.cards_by_id(tenant, card_ids).await
+    }
+
     async fn card(&self, tenant: &TenantId, card_id: &str) -> Result<Option<Card>, PortError> {
         self.get(keys::card(tenant, card_id), "PROFILE")
             .await?

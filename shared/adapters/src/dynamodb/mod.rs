@@ -21,8 +21,9 @@
 //! Log table: pk `T#<t>#LOG#<integration>`, sk `<trace start>#<trace>#<occurred>#<log id>` (a
 //! trace's records side by side); gsi1 `T#<t>#TRACE#<trace>` (keys only; a trace's opening record
 //! and errors); gsi2 (errors only) `T#<t>#ERR#<code>`; both indexes sort by `sk`; TTL `expires_at`.
-//! Room left for the roadmap: call queue on gsi2 (`T#<t>#CALLQ#<agent>`), counters
-//! (`T#<t>#COUNTER#<name>`), job checkpoints (`T#<t>#JOB#<job>`), more identity kinds.
+//! Call events, the call queue (gsi1 per agent, gsi2 per tenant), quotes, tickets and their
+//! counters: see `calls.rs`. Room left for the roadmap: job checkpoints (`T#<t>#JOB#<job>`),
+//! more identity kinds.
 
 use std::collections::HashMap;
 
@@ -34,6 +35,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 mod archive;
+mod calls;
 mod crm;
 mod cursor;
 mod guard;

@@ -145,3 +145,21 @@ pub enum Kept {
 pub trait SyncHandler: Send + Sync {
     async fn answer(&self, event: &Envelope) -> Result<(HttpReply, LogEntry), PortError>;
 }
+
+/// The queue of a synchronous route whose requests carry one event each (a PBX call): there is
+/// never anything left to queue, and a request that had more would be refused loudly.
+pub struct NoQueue;
+
+#[async_trait::async_trait]
+impl crate::ports::EventQueue for NoQueue {
+    async fn enqueue(&self, envelopes: &[Envelope]) -> Result<(), PortError> {
+        if envelopes.is_empty() {
+            Ok(())
+        } else {
+            Err(PortError::Rejected(format!(
+                "this route answers one event per request; {} more cannot be queued",
+                envelopes.len()
+            )))
+        }
+    }
+}

@@ -177,7 +177,9 @@ pub struct Ticket {
     pub created_at: DateTime<Utc>,
 }
 
+/// Stored flat with a `record` tag (`quote`, `ticket`) beside the item's keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
 pub enum Opened {
     Quote(Quote),
     Ticket(Ticket),
