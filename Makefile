@@ -6,7 +6,7 @@ FUNCTIONS := whatsapp-inbound whatsapp-worker meta-lead meta-lead-worker web-for
 # arm64 is what template.yaml deploys; it is built where its Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: help tools dev test lint unit build bench bench-burst bench-emulator cost events tenant card logs report clean
+.PHONY: help tools dev test lint unit build bench bench-burst bench-pbx bench-emulator cost events tenant card logs report call-queue clean
 
 help:
 	@echo "make dev     local stack: emulator, tables, queues, secrets, demo tenant, functions, SQS poller"
@@ -14,12 +14,14 @@ help:
 	@echo "make build   release bootstrap zips in target/lambda/<function>/"
 	@echo "make bench   cold start and RSS of every function (release build)"
 	@echo "make bench-burst   1,000 WhatsApp events through the running make dev stack"
+	@echo "make bench-pbx   1,000 PBX call events through the running make dev stack (p50/p95)"
 	@echo "make cost    write/read units, requests and USD per million events of each kind"
 	@echo "make bench-emulator   the emulator's transaction cost as tables fill"
 	@echo "make tenant ARGS='--id acme ...'   add a tenant (see README)"
 	@echo "make card PHONE='0533 123 45 67'   the card of a phone: details, notes, tasks, timeline"
 	@echo "make logs [TRACE=id] [CODE=131026]   integration-log records, newest first"
 	@echo "make report [FROM=2026-11-01] [TO=2026-12-01]   leads and customers per source, UTM tag and Meta campaign"
+	@echo "make call-queue [USER_ID=u] [EXT=911]   the PBX call queue, newest first"
 
 tools:
 	@infra/bootstrap.sh
@@ -59,6 +61,10 @@ bench: tools
 bench-burst: tools
 	.venv/bin/python infra/bench_burst.py --events $(or $(EVENTS),1000) --senders $(or $(SENDERS),200)
 
+# 1,000 PBX call events through the running `make dev` stack: p50/p95 of the whole request.
+bench-pbx: tools
+	.venv/bin/python infra/bench_pbx.py --calls $(or $(CALLS),1000) --clients $(or $(CLIENTS),4)
+
 # The emulator's cost of one 6-item transaction at 0, 10k and 100k items (patched vs plain moto).
 bench-emulator: tools
 	.venv/bin/python infra/bench_emulator.py
@@ -96,6 +102,13 @@ report: tools
 	@infra/require-dev.sh
 	@set -a; . .local/dev/stack.env; set +a; \
 	 cargo run -q -p onecrm-admin -- report --tenant $(TENANT) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
+
+# The call queue on the running `make dev` stack, newest first (USER=<crm user> or EXT=<extension>
+# for one agent's).
+call-queue: tools
+	@infra/require-dev.sh
+	@set -a; . .local/dev/stack.env; set +a; \
+	 cargo run -q -p onecrm-admin -- call-queue --tenant $(TENANT) $(if $(USER_ID),--user $(USER_ID)) $(if $(EXT),--extension $(EXT))
 
 clean:
 	cargo clean

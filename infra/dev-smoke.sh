@@ -94,6 +94,14 @@ PY
 done
 [ "$source" = web_form ] || { tail -20 .local/dev/poller.log .local/dev/functions.log; echo "no web-form lead after the post"; exit 1; }
 echo "web-form lead created through make dev"
+
+# PBX: a keypress-3 call from the demo customer, answered at once with a numbered ticket.
+reply=$(curl -s --max-time 300 "http://127.0.0.1:$LAMBDA_PORT/lambda-url/pbx-call/pbx" -H 'x-pbx-token: pbx_demo_token' \
+  -d '{"callUniqueId":"SMOKE-1","extension":"911","agentId":"911","callerId":"0532 111 22 33","keypress":"3"}')
+echo "pbx call: $reply"
+echo "$reply" | grep -q '"card_id":"demo-customer-mehmet"' || { tail -20 .local/dev/functions.log; echo "the PBX call did not match the demo customer"; exit 1; }
+echo "$reply" | grep -q '"readable_number":"T-0' || { echo "the PBX call opened no ticket"; exit 1; }
+echo "PBX call answered through make dev"
 stop
 trap - EXIT
 left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null; }

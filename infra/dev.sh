@@ -67,6 +67,7 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   WhatsApp webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/whatsapp-inbound/whatsapp
   Lead Ads webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/meta-lead/meta-lead
   Web form (OPTIONS, POST; key wf_demo_key)   http://127.0.0.1:$lambda_port/lambda-url/web-form/web-form
+  PBX call events (POST; token pbx_demo_token) http://127.0.0.1:$lambda_port/lambda-url/pbx-call/pbx  (or .../pbx-call/<token>)
   Graph API sandbox (Lead Ads leads)          $graph_url  (POST /sandbox/leads, /sandbox/errors)
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
@@ -85,9 +86,13 @@ Mehmet Demir +905321112233. Try:
        -H "x-hub-signature-256: \$(.venv/bin/python infra/sign.py events/whatsapp-inbound/text-message.body.json)" \\
        --data-binary @events/whatsapp-inbound/text-message.body.json
 
+  curl -s http://127.0.0.1:$lambda_port/lambda-url/pbx-call/pbx -H 'x-pbx-token: pbx_demo_token' \\
+       -d '{"callUniqueId":"A000001","extension":"911","agentId":"911","callerId":"05321112233","keypress":"3"}'
+
 then, in another terminal:
 
   make card PHONE='0533 123 45 67'     the new lead: card, note, task, timeline
+  make call-queue                      the PBX call queue, newest first
   make logs                            the integration log (make logs TRACE=<trace_id> for one event's path)
 
 INFO

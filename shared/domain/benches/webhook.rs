@@ -9,7 +9,12 @@ use onecrm_domain::ingress::{InboundRequest, IngressPorts};
 use onecrm_domain::log::IntegrationLog;
 use onecrm_domain::meta::sign;
 use onecrm_domain::meta_lead::webhook::MetaLeadWebhook;
-use onecrm_domain::tenant::{IntegrationSettings, WebFormSettings};
+use onecrm_domain::party::Card;
+use onecrm_domain::pbx::desk::CallDesk;
+use onecrm_domain::pbx::webhook::PbxCallWebhook;
+use onecrm_domain::phone::PhoneNumber;
+use onecrm_domain::ports::CrmRepository;
+use onecrm_domain::tenant::{IntegrationSettings, PbxSettings, WebFormSettings};
 use onecrm_domain::tenant::{TenantConfig, TenantId, TenantRoute};
 use onecrm_domain::testing::*;
 use onecrm_domain::web_form::intake::WebFormIntake;
@@ -34,6 +39,12 @@ fn main() {
                     // The bench measures the work, not the limit.
                     submissions_per_minute: u32::MAX,
                 }),
+                pbx: Some(PbxSettings {
+                    vendor: "netgsm".into(),
+                    allowed_sources: vec![],
+                    agent_ids: [("911".to_string(), "user-demo-sales".to_string())].into(),
+                    extensions: Default::default(),
+                }),
                 ..Default::default()
             },
             created_at: chrono::Utc::now(),
@@ -43,6 +54,7 @@ fn main() {
             TenantRoute::WhatsAppBusinessAccount("102290129340398".into()),
             TenantRoute::MetaPage("104523456789012".into()),
             TenantRoute::web_form_key("wf_demo_key"),
+            TenantRoute::pbx_token("pbx_demo_token"),
         ],
         Some("1000000000000001"),
     );
@@ -132,6 +144,52 @@ fn main() {
         let reply = runtime.block_on(forms.submit(&request, &trace));
         assert_eq!(reply.status, 202, "{}", reply.body);
     });
+
+    // PBX: the whole synchronous answer (token, parse, caller match over in-memory cards, the
+    // write, the pop-up); each run is a new call, so no run takes the repeat's short path.
+    let crm = Arc::new(MemoryCrm::default());
+    let mehmet = Card::person_customer(
+        "demo-customer-mehmet",
+        "Mehmet Demir",
+        vec![PhoneNumber::parse("0532 111 22 33").expect("phone")],
+        chrono::Utc::now(),
+    );
+    runtime
+        .block_on(crm.create_card(&TenantId::parse("demo").expect("tenant"), &mehmet))
+        .expect("demo customer");
+    let pbx = PbxCallWebhook::new(
+        ports(),
+        CallDesk {
+            tenants: tenants.clone(),
+            crm: crm.clone(),
+            calls: crm.clone(),
+            clock: Arc::new(FixedClock::at("2026-11-24T12:00:00Z")),
+            ids: Arc::new(SequentialIds::default()),
+        },
+        90,
+    );
+    let headers = [("x-pbx-token", "pbx_demo_token")];
+    for keypress in ["1", "3"] {
+        let mut call = 0;
+        let sample = |call: usize| {
+            format!(
+                r#"{{"callUniqueId": "B{keypress}-{call}", "extension": "911", "agentId": "911", "callerId": "05321112233", "keypress": "{keypress}"}}"#
+            )
+        };
+        let bytes = sample(0).len();
+        report(&format!("pbx keypress {keypress}"), bytes, || {
+            call += 1;
+            let body = sample(call);
+            let request = InboundRequest {
+                body: body.as_bytes(),
+                headers: &headers,
+                source_ip: Some("85.111.2.3"),
+                path_token: None,
+            };
+            let reply = runtime.block_on(pbx.handle(&request, &trace));
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        });
+    }
 }
 
 fn report(name: &str, bytes: usize, mut run: impl FnMut()) {
