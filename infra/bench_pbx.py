@@ -125,7 +125,7 @@ def main():
     calls, tickets = 0, []
     for i, (_, key) in enumerate(bodies):
         item = ddb.get_item(TableName=env["CRM_TABLE"], Key={
-            "pk": {"S": f"T#demo#CALL#{run}-{i:05d}"}, "sk": {"S": f"EV#incoming:{key}"}}).get("Item")
+            "pk": {"S": f"T#demo#CALL#{run}-{i:05d}"}, "sk": {"S": f"EV#key:{key}"}}).get("Item")
         if item:
             calls += 1
             opened = item.get("opened", {}).get("M")

@@ -118,6 +118,12 @@ fn turkish(nsn: &str) -> Result<PhoneNumber, PhoneError> {
 
 fn international(digits: &str) -> Result<PhoneNumber, PhoneError> {
     if let Some(rest) = digits.strip_prefix("90") {
+        // +90 444 xx xx: a service number, not a line that can be anyone's.
+        if rest.len() == 7 && rest.starts_with("444") {
+            return Err(PhoneError::ShortNumber {
+                digits: digits.to_string(),
+            });
+        }
         // People write the trunk 0 after +90 ("+90 0533 …").
         let nsn = if rest.len() == 11 {
             rest.strip_prefix('0').unwrap_or(rest)
@@ -149,6 +155,9 @@ impl PhoneNumber {
             2..=5 => Err(PhoneError::Extension { digits }),
             // 444 xx xx (7 digits, no area code) and other 6-7 digit service numbers.
             6 | 7 => Err(PhoneError::ShortNumber { digits }),
+            // The same service numbers as PBXs prefix them: 0444 xx xx, 90 444 xx xx.
+            8 if digits.starts_with("0444") => Err(PhoneError::ShortNumber { digits }),
+            9 if digits.starts_with("90444") => Err(PhoneError::ShortNumber { digits }),
             10 => turkish(&digits),
             11 if digits.starts_with('0') => turkish(&digits[1..]),
             12 if digits.starts_with("90") => turkish(&digits[2..]),
@@ -308,6 +317,13 @@ mod tests {
             PhoneNumber::parse("4441444").unwrap_err().code(),
             "short_number"
         );
+        for prefixed in ["0444 1 444", "+90 444 14 44", "90 444 1444", "0090 4441444"] {
+            assert_eq!(
+                PhoneNumber::parse(prefixed).unwrap_err().code(),
+                "short_number",
+                "{prefixed}"
+            );
+        }
         assert_eq!(
             PhoneNumber::parse("0123 456 78 90").unwrap_err().code(),
             "invalid_turkish_number"

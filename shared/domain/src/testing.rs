@@ -689,6 +689,16 @@ impl CallRepository for MemoryCrm {
         }
         if let Some(entry) = &write.entry {
             state.timeline.push((tenant.clone(), entry.clone()));
+            if let Some(touch) = &write.touch {
+                let card = state
+                    .cards
+                    .get_mut(&(tenant.clone(), entry.card_id.clone()));
+                if let Some(lead) = card.and_then(|c| c.lead.as_mut()) {
+                    if lead.last_touch.at <= touch.at {
+                        lead.last_touch = touch.clone();
+                    }
+                }
+            }
         }
         if let Some(opened) = &write.opened {
             state.opened.push((tenant.clone(), opened.clone()));

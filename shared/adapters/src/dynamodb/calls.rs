@@ -33,6 +33,8 @@ const COUNTER_ATTEMPTS: usize = 10;
 /// DynamoDB's limit of keys in one `BatchGetItem`.
 pub const MAX_BATCH_GET_KEYS: usize = 100;
 const COUNTER: &str = "counter";
+/// How long one event may keep retrying a contended counter.
+const RECORD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn call_pk(t: &TenantId, call_id: &str) -> String {
     format!("T#{t}#CALL#{call_id}")
@@ -199,6 +201,7 @@ impl CrmStore {
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys))
+                    .consistent_read(true)
                     .build()
                     .map_err(|e| PortError::Rejected(e.to_string()))?,
             );
@@ -252,7 +255,13 @@ impl CallRepository for CrmStore {
         write: &CallWrite,
     ) -> Result<CallWriteOutcome, PortError> {
         let counted = write.opened.as_ref().map(Opened::kind);
+        // A pop-up is useless late, and the function has 6 s: give up (503, the PBX retries and
+        // gets the stored answer if a late attempt landed) rather than overrun.
+        let deadline = std::time::Instant::now() + RECORD_DEADLINE;
         for attempt in 0..COUNTER_ATTEMPTS {
+            if std::time::Instant::now() > deadline {
+                break;
+            }
             if attempt > 0 {
                 // Jittered, so racing calls do not collide again in step.
                 tokio::time::sleep(crate::backoff::delay(
@@ -274,7 +283,13 @@ impl CallRepository for CrmStore {
             };
             let tx = self.call_transaction(tenant, &write, counter)?;
             match tx.commit(&self.client).await? {
-                Committed::Applied => return Ok(CallWriteOutcome::Applied(write.record)),
+                Committed::Applied => {
+                    // A lead's last touch moves forward in its own small write, as for messages.
+                    if let (Some(touch), Some(entry)) = (&write.touch, &write.entry) {
+                        self.move_last_touch(tenant, &entry.card_id, touch).await?;
+                    }
+                    return Ok(CallWriteOutcome::Applied(write.record));
+                }
                 Committed::Duplicate => {
                     return match self
                         .stored_call(tenant, &write.record.call_id, &write.record.event_key)

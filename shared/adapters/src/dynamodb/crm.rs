@@ -103,6 +103,8 @@ impl CrmStore {
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .expression_attribute_values(":prefix", s(sk_prefix))
                 .scan_index_forward(!newest_first)
+                // What was just written is seen: a card a racing event created, a claim's card.
+                .consistent_read(true)
                 .set_limit(limit.map(|l| l.min(1000) as i32))
                 .set_exclusive_start_key(start);
             if let Some(card) = card_id {
@@ -163,7 +165,7 @@ impl CrmStore {
 
     /// Moves a lead's last touch forward (never back). Older than the recorded touch, or a lead
     /// card without its details: nothing to move, the entry stands. A vanished card is refused.
-    async fn move_last_touch(
+    pub(super) async fn move_last_touch(
         &self,
         tenant: &TenantId,
         card_id: &str,

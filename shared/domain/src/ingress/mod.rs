@@ -701,7 +701,25 @@ impl Ingress {
                 self.log.write(entry.http_status(reply.status)).await;
                 reply
             }
-            Err(e) => self.unavailable(&tenant, trace, &e).await,
+            Err(e) if e.is_retryable() => self.unavailable(&tenant, trace, &e).await,
+            // Retrying will not help (a tenant without configuration, a vanished card): say so,
+            // so the sender does not retry forever; the log record tells an operator why.
+            Err(e) => {
+                self.log
+                    .write(
+                        self.entry(&tenant, LogResult::Error, trace)
+                            .error(e.code(), e.to_string())
+                            .http_status(500),
+                    )
+                    .await;
+                HttpReply::error(
+                    500,
+                    e.code(),
+                    "the event cannot be handled; see the integration log",
+                    None,
+                    trace.as_str(),
+                )
+            }
         }
     }
 }

@@ -308,6 +308,8 @@ pub struct CallWrite {
     /// A lead for an unknown caller whose keypress opens a quote or ticket; claims the number.
     pub lead: Option<Card>,
     pub opened: Option<Opened>,
+    /// Moves the last touch of the lead the call landed on (an existing lead only).
+    pub touch: Option<crate::party::Touch>,
 }
 
 impl CallWrite {

@@ -111,7 +111,13 @@ impl CallDesk {
         if refs.is_empty() {
             return Ok(Vec::new());
         }
-        crate::identity::rank_cards(&mut refs);
+        // Kind first, newest card first (ids are time-ordered), so a number shared by many
+        // cards keeps its likeliest ones when the read is capped.
+        refs.sort_by(|a, b| {
+            crate::identity::kind_rank(a.kind)
+                .cmp(&crate::identity::kind_rank(b.kind))
+                .then_with(|| b.card_id.cmp(&a.card_id))
+        });
         let ids: Vec<String> = refs
             .into_iter()
             .take(MAX_CANDIDATES_READ)
@@ -233,11 +239,22 @@ impl CallDesk {
             end_state: event.end_state.clone(),
             trace_id: envelope.trace_id.to_string(),
         };
+        let touch = cards
+            .first()
+            .filter(|c| c.kind == CardKind::Lead)
+            .map(|_| Touch {
+                channel: Channel::Phone,
+                at: occurred_at,
+                external_id: Some(event.call_id.clone()),
+                referral: None,
+                utm: None,
+            });
         CallWrite {
             record,
             entry,
             lead,
             opened,
+            touch,
         }
     }
 

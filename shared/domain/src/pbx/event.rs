@@ -107,25 +107,40 @@ pub struct CallEvent {
 }
 
 impl CallEvent {
-    /// What makes a delivery of this event the same event: its call, what happened, and the
-    /// key pressed. The seed's JSON for one call with keypress 2 and then 3 is two events.
+    /// What makes a delivery of this event the same event, within its call. A key pressed
+    /// on the call is one event however it arrives (the seed's JSON, NetGSM's `DTMF`, an
+    /// `Answer` repeating the digit), so it opens at most one quote or ticket; keypress 2 and
+    /// then 3 on one call are two events. Events without a key are one per kind.
     pub fn event_key(&self) -> String {
-        let scenario = match self.kind {
-            CallEventKind::Other => self
-                .scenario
-                .as_deref()
-                .unwrap_or("other")
-                .to_ascii_lowercase(),
-            kind => kind.as_str().to_string(),
-        };
-        format!("{scenario}:{}", self.keypress.as_deref().unwrap_or("-"))
+        match (&self.keypress, self.kind) {
+            (Some(key), kind) if kind.takes_action() => format!("key:{key}"),
+            (key, CallEventKind::Other) => format!(
+                "{}:{}",
+                self.scenario
+                    .as_deref()
+                    .unwrap_or("other")
+                    .to_ascii_lowercase(),
+                key.as_deref().unwrap_or("-")
+            ),
+            (key, kind) => format!("{}:{}", kind.as_str(), key.as_deref().unwrap_or("-")),
+        }
     }
 
     /// The customer's number for matching, or why it cannot match anyone: hidden or empty
     /// caller ids, internal extensions and short service numbers (444 xx xx) never match.
     pub fn caller_number(&self) -> Result<PhoneNumber, PhoneError> {
-        PhoneNumber::parse(&self.caller)
+        PhoneNumber::parse(sip_user(&self.caller))
     }
+}
+
+/// The user part of a SIP address (`sip:05321112233@pbx.example`, `anonymous@host`).
+fn sip_user(caller: &str) -> &str {
+    let caller = caller.trim();
+    let caller = caller
+        .strip_prefix("sip:")
+        .or_else(|| caller.strip_prefix("tel:"))
+        .unwrap_or(caller);
+    caller.split('@').next().unwrap_or(caller)
 }
 
 /// Why a caller number is kept without matching rather than refused.
@@ -197,9 +212,9 @@ impl<'a> Reader<'a> {
         match self.body.get(field) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
-            Some(value) => match id_text(value) {
+            Some(value @ (Value::String(_) | Value::Number(_))) => match id_text(value) {
                 Some(text) if text.chars().count() <= MAX_VALUE_CHARS => Some(text),
-                Some(_) | None if matches!(value, Value::String(_)) => {
+                _ => {
                     self.errors.push(FieldError::new(
                         field,
                         "too_long",
@@ -207,15 +222,15 @@ impl<'a> Reader<'a> {
                     ));
                     None
                 }
-                _ => {
-                    self.errors.push(FieldError::new(
-                        field,
-                        "invalid_type",
-                        format!("expected a string or a number, got {}", type_name(value)),
-                    ));
-                    None
-                }
             },
+            Some(value) => {
+                self.errors.push(FieldError::new(
+                    field,
+                    "invalid_type",
+                    format!("expected a string or a number, got {}", type_name(value)),
+                ));
+                None
+            }
         }
     }
 
@@ -232,20 +247,26 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A caller id that must be present, but may be empty (a hidden number).
+    /// A caller id that must be present, but may be empty or null (a hidden number).
     fn caller(&mut self, fields: &[&str]) -> Option<String> {
+        let mut hidden = false;
         for field in fields {
             match self.body.get(*field) {
-                Some(Value::String(s)) if s.trim().is_empty() => return Some(String::new()),
-                Some(Value::Null) | None => continue,
+                Some(Value::String(s)) if s.trim().is_empty() => hidden = true,
+                Some(Value::Null) => hidden = true,
+                None => continue,
                 Some(_) => return self.text(field),
             }
         }
-        None
+        hidden.then(String::new)
     }
 
     fn keypress(&mut self, fields: &[&str]) -> Option<String> {
-        let key = self.first_text(fields)?;
+        let field = *fields
+            .iter()
+            .find(|f| self.body.contains_key(**f))
+            .unwrap_or(&fields[0]);
+        let key = self.text(field)?;
         if key
             .chars()
             .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
@@ -254,7 +275,7 @@ impl<'a> Reader<'a> {
             Some(key)
         } else {
             self.errors.push(FieldError::new(
-                fields[0],
+                field,
                 "invalid_keypress",
                 "expected the key pressed: digits, '*' or '#'",
             ));
@@ -375,7 +396,13 @@ fn netgsm(body: &Map<String, Value>) -> Result<CallEvent, Vec<FieldError>> {
         }),
         _ => r.caller(&["customer_num"]),
     };
-    if caller.is_none() && !r.errors.iter().any(|e| e.field == "customer_num") {
+    // A call's start or a key needs the customer's number; its later life (hang-up, queue,
+    // context, CDR) is recorded without it when NetGSM leaves it out.
+    let needs_caller = matches!(
+        kind,
+        CallEventKind::Incoming | CallEventKind::Outgoing | CallEventKind::Keypress
+    );
+    if caller.is_none() && needs_caller && !r.errors.iter().any(|e| e.field == "customer_num") {
         r.errors.push(FieldError::missing("customer_num"));
     }
     let timestamp = r.text("timestamp");

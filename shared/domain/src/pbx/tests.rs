@@ -126,7 +126,7 @@ fn the_seeds_json_reads_with_keypress_as_string_or_number() {
     assert_eq!(event.call_id, "A000001");
     assert_eq!(event.keypress.as_deref(), Some("2"));
     assert_eq!(event.agent_id.as_deref(), Some("911"));
-    assert_eq!(event.event_key(), "incoming:2");
+    assert_eq!(event.event_key(), "key:2");
     let numeric = parse_call_event(
         r#"{"callUniqueId": 1001, "extension": 911, "callerId": "5334979714", "keypress": 3, "extra": true}"#,
     )
@@ -342,6 +342,12 @@ async fn keypress_3_opens_numbered_tickets_and_an_unknown_caller_gets_a_phone_le
     // The next call from that number finds the lead it opened.
     let (_, again) = call(&w, &seed("A4", "5321112233", "1")).await;
     assert_eq!(again["cards"][0]["card_id"], lead_id.as_str());
+    let lead = w.crm.card(&w.tenant, &lead_id).await.unwrap().unwrap();
+    assert_eq!(
+        lead.lead.unwrap().last_touch.external_id.as_deref(),
+        Some("A4"),
+        "the call is the lead's last touch"
+    );
 }
 
 #[tokio::test]
@@ -572,5 +578,47 @@ fn every_action_follows_the_seeds_keypress_table() {
     assert_eq!(
         CallAction::for_event(HungUp, Some("3")),
         CallAction::RecordOnly
+    );
+}
+
+#[tokio::test]
+async fn a_key_is_one_event_however_it_arrives_and_odd_caller_forms_are_kept_not_refused() {
+    let w = world(vec![]);
+    customer(&w, "c-1", "IP Santral Firması", "05334979714", 1).await;
+    let dtmf = r#"{"unique_id": "n7", "internal_num": "911", "customer_num": "5334979714", "scenario": "DTMF", "digit": "3"}"#;
+    let answer = r#"{"unique_id": "n7", "internal_num": "911", "customer_num": "5334979714", "scenario": "Answer", "digit": "3"}"#;
+    let (_, first) = call(&w, dtmf).await;
+    let (_, second) = call(&w, answer).await;
+    assert_eq!(second["status"], "repeated", "{second}");
+    assert_eq!(second["record"], first["record"]);
+    assert_eq!(w.crm.opened_on(&w.tenant, "c-1").await.unwrap().len(), 1);
+    let (status, sip) = call(&w, &seed("S1", "sip:05334979714@pbx.ornek.com.tr", "1")).await;
+    assert_eq!(
+        (status, sip["cards"][0]["card_id"].as_str()),
+        (200, Some("c-1"))
+    );
+    for (i, odd) in [
+        r#"null"#,
+        r#""0444 55 66""#,
+        r#""+90 444 55 66""#,
+        r#""anonymous@pbx""#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let body = format!(r#"{{"callUniqueId": "O{i}", "callerId": {odd}, "keypress": "1"}}"#);
+        let (status, answer) = call(&w, &body).await;
+        assert_eq!(
+            (status, answer["caller"]["matchable"].as_bool()),
+            (200, Some(false)),
+            "{odd}: {answer}"
+        );
+    }
+    let hangup = r#"{"unique_id": "n7", "scenario": "Hangup", "talktime": "12"}"#;
+    let (status, body) = call(&w, hangup).await;
+    assert_eq!(
+        (status, body["action"].as_str()),
+        (200, Some("record_only")),
+        "{body}"
     );
 }

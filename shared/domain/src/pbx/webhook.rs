@@ -32,10 +32,11 @@ pub fn presented_token<'a>(request: &InboundRequest<'a>) -> Option<&'a str> {
         h.strip_prefix("Bearer ")
             .or_else(|| h.strip_prefix("bearer "))
     });
+    // A header the PBX chose to send wins over a path segment that may be part of the route.
     request
-        .path_token
-        .or_else(|| request.header(TOKEN_HEADER))
+        .header(TOKEN_HEADER)
         .or(bearer)
+        .or(request.path_token)
         .map(str::trim)
         .filter(|t| !t.is_empty())
 }
