@@ -44,6 +44,14 @@ pub enum ConsentSource {
     HsWeb,
     /// Given to a partner system (InsurUp, Express) and reported to us.
     HsEntegrasyon,
+    /// By SMS.
+    HsMesaj,
+    /// By e-mail.
+    HsEposta,
+    /// On paper or in person.
+    HsFizikselOrtam,
+    /// Another electronic medium (an integration that names none of the above).
+    HsEortam,
 }
 
 /// İYS `recipientType`.

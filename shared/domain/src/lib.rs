@@ -13,6 +13,7 @@ pub mod http;
 pub mod idempotency;
 pub mod identity;
 pub mod ingress;
+pub mod insurup;
 pub mod log;
 pub mod mask;
 pub mod meta;

@@ -67,6 +67,9 @@ pub enum LeadSource {
     MetaLeadAds,
     WebForm,
     Phone,
+    /// Opened from an InsurUp event (a policy holder no card knew).
+    #[serde(rename = "insurup")]
+    InsurUp,
     Other,
 }
 
@@ -77,6 +80,7 @@ impl LeadSource {
             LeadSource::MetaLeadAds => "meta_lead_ads",
             LeadSource::WebForm => "web_form",
             LeadSource::Phone => "phone",
+            LeadSource::InsurUp => "insurup",
             LeadSource::Other => "other",
         }
     }
@@ -190,6 +194,9 @@ pub struct CustomerDetails {
     pub party_type: PartyType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_id: Option<String>,
+    /// Where a customer card opened by an integration came from (InsurUp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<LeadSource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +254,7 @@ impl Card {
             customer: Some(CustomerDetails {
                 party_type: PartyType::Person,
                 tax_id: None,
+                source: None,
             }),
             contact: None,
             created_at: now,

@@ -295,6 +295,40 @@ pub trait CrmRepository: Send + Sync {
     ) -> Result<Option<OutboundMessage>, PortError>;
 }
 
+/// InsurUp policies (their events, in endorsement order) and InsurUp objects linked to cards.
+#[async_trait]
+pub trait PolicyRepository: Send + Sync {
+    /// The event with its timeline entry, all-or-nothing; the event (policy + endorsement) is
+    /// its own idempotency key.
+    async fn record_policy_event(
+        &self,
+        tenant: &TenantId,
+        write: &crate::insurup::policy::PolicyWrite,
+    ) -> Result<WriteOutcome, PortError>;
+    async fn policy(
+        &self,
+        tenant: &TenantId,
+        policy_id: &str,
+    ) -> Result<Option<crate::insurup::policy::Policy>, PortError>;
+    /// The ids of a card's policies.
+    async fn policies_of(&self, tenant: &TenantId, card_id: &str)
+        -> Result<Vec<String>, PortError>;
+    /// Remembers which card an InsurUp object (`proposal`) belongs to.
+    async fn link(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        card_id: &str,
+    ) -> Result<(), PortError>;
+    async fn linked(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<String>, PortError>;
+}
+
 /// Call events (the call queue) and what keypresses opened.
 #[async_trait]
 pub trait CallRepository: Send + Sync {

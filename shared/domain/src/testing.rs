@@ -147,12 +147,23 @@ impl SecretStore for MemorySecrets {
 #[derive(Default)]
 pub struct MemoryQueue {
     sent: Mutex<Vec<Envelope>>,
+    /// How many of `sent` a worker has taken.
+    taken: Mutex<usize>,
     pub failing: AtomicBool,
 }
 
 impl MemoryQueue {
     pub fn sent(&self) -> Vec<Envelope> {
         lock(&self.sent).clone()
+    }
+
+    /// What was queued since the last take (a worker's next batch).
+    pub fn take(&self) -> Vec<Envelope> {
+        let mut sent = lock(&self.sent);
+        let taken = sent.split_off(*lock(&self.taken));
+        sent.extend(taken.iter().cloned());
+        *lock(&self.taken) = sent.len();
+        taken
     }
 }
 
@@ -184,6 +195,9 @@ struct CrmState {
     calls: BTreeMap<(TenantId, String), crate::pbx::call::CallRecord>,
     opened: Vec<(TenantId, crate::pbx::call::Opened)>,
     counters: HashMap<(TenantId, &'static str), u64>,
+    policy_events: BTreeMap<(TenantId, String, i64), crate::insurup::policy::PolicyEvent>,
+    card_policies: Vec<(TenantId, String, String)>,
+    links: HashMap<(TenantId, String), String>,
 }
 
 /// A CRM store with DynamoDB's all-or-nothing transaction semantics.
@@ -749,5 +763,88 @@ impl CallRepository for MemoryCrm {
             .filter(|(t, o)| t == tenant && o.card_id() == card_id)
             .map(|(_, o)| o.clone())
             .collect())
+    }
+}
+
+#[async_trait]
+impl PolicyRepository for MemoryCrm {
+    async fn record_policy_event(
+        &self,
+        tenant: &TenantId,
+        write: &crate::insurup::policy::PolicyWrite,
+    ) -> Result<WriteOutcome, PortError> {
+        let mut state = lock(&self.0);
+        let key = (
+            tenant.clone(),
+            write.event.policy_id.clone(),
+            write.event.endorsement_number,
+        );
+        if state.policy_events.contains_key(&key) {
+            return Ok(WriteOutcome::Duplicate);
+        }
+        state.policy_events.insert(key, write.event.clone());
+        state.timeline.push((tenant.clone(), write.entry.clone()));
+        let pointer = (
+            tenant.clone(),
+            write.event.card_id.clone(),
+            write.event.policy_id.clone(),
+        );
+        if !state.card_policies.contains(&pointer) {
+            state.card_policies.push(pointer);
+        }
+        Ok(WriteOutcome::Applied)
+    }
+
+    async fn policy(
+        &self,
+        tenant: &TenantId,
+        policy_id: &str,
+    ) -> Result<Option<crate::insurup::policy::Policy>, PortError> {
+        let events = lock(&self.0)
+            .policy_events
+            .iter()
+            .filter(|((t, p, _), _)| t == tenant && p == policy_id)
+            .map(|(_, e)| e.clone())
+            .collect();
+        Ok(crate::insurup::policy::Policy::from_events(events))
+    }
+
+    async fn policies_of(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+    ) -> Result<Vec<String>, PortError> {
+        Ok(lock(&self.0)
+            .card_policies
+            .iter()
+            .filter(|(t, c, _)| t == tenant && c == card_id)
+            .map(|(_, _, p)| p.clone())
+            .collect())
+    }
+
+    async fn link(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        card_id: &str,
+    ) -> Result<(), PortError> {
+        lock(&self.0).links.insert(
+            (tenant.clone(), format!("{kind}#{id}")),
+            card_id.to_string(),
+        );
+        Ok(())
+    }
+
+    async fn linked(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.0)
+            .links
+            .get(&(tenant.clone(), format!("{kind}#{id}")))
+            .cloned())
     }
 }

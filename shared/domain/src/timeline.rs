@@ -14,6 +14,8 @@ pub enum Channel {
     MetaLeadAds,
     Note,
     System,
+    #[serde(rename = "insurup")]
+    InsurUp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

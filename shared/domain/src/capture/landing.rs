@@ -69,6 +69,7 @@ fn channel(source: LeadSource) -> Channel {
         LeadSource::WhatsApp => Channel::WhatsApp,
         LeadSource::Phone => Channel::Phone,
         LeadSource::WebForm | LeadSource::Other => Channel::WebForm,
+        LeadSource::InsurUp => Channel::InsurUp,
     }
 }
 
