@@ -8,7 +8,8 @@ the time from just before spawn to its first `GET /2018-06-01/runtime/invocation
 cold start. Peak RSS (VmHWM) is read while the process waits on that poll.
 
 With --warm N (against a running emulator with the demo tenant seeded: `make bench` does both),
-each function then serves N real invocations on one process: whatsapp-inbound gets N signed
+each function then serves N real invocations on one process (pbx-call: N calls of the demo
+customer, every third opening a ticket): whatsapp-inbound gets N signed
 deliveries (20 senders, so new leads and known cards), whatsapp-worker the N envelopes they
 queued; peak RSS is read after the last one. Budgets: cold start < 8 ms, RSS < 11 MB.
 
@@ -191,9 +192,26 @@ def worker_events(stack_env, n, queue_variable="WHATSAPP_QUEUE_URL"):
     return [{"Records": [r]} for r in records[:n]]
 
 
+def pbx_events(n):
+    """N seed-JSON calls with the demo token: the demo customer, keypresses 1, 1, 3 (a ticket)."""
+    sample = json.loads((ROOT / "events/pbx-call/seed-keypress-1.json").read_text(encoding="utf-8"))
+    run = time.time_ns()
+    events = []
+    for i in range(n):
+        event = json.loads(json.dumps(sample))
+        body = json.loads(event["body"])
+        body.update({"callUniqueId": f"BENCH-{run}-{i}", "keypress": "3" if i % 3 == 2 else "1"})
+        event["body"] = json.dumps(body)
+        events.append(event)
+    return events
+
+
 def warm(name, binary, stack_env, n):
     if name == "whatsapp-inbound":
         events = inbound_events(n)
+        ok = lambda r: r[0] == "response" and r[1].get("statusCode") == 200  # noqa: E731
+    elif name == "pbx-call":
+        events = pbx_events(n)
         ok = lambda r: r[0] == "response" and r[1].get("statusCode") == 200  # noqa: E731
     elif name == "whatsapp-worker":
         events = worker_events(stack_env, n)
