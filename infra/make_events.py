@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Regenerates events/whatsapp-inbound/*.json (API Gateway HTTP API v2 events) from the Meta
-webhook bodies kept next to them (*.body.json), signed with the demo tenant's test App Secret.
-The body text is used byte for byte: the signature covers exactly what Meta would send."""
+"""Regenerates events/whatsapp-inbound/*.json and events/insurup-policy-webhook/*.json (API
+Gateway HTTP API v2 events) from the partner bodies kept next to them (*.body.json), signed with
+the demo tenant's test secrets (Meta: App Secret `demo-app-secret`, X-Hub-Signature-256; InsurUp:
+webhook secret `demo-insurup-secret`, bare hex x-webhook-signature). The body text is used byte
+for byte (trailing newline dropped): the signature covers exactly what the partner would send."""
+import hashlib
+import hmac
 import json
 import pathlib
 import uuid
@@ -9,6 +13,31 @@ import uuid
 from sign import DEMO_APP_SECRET, signature
 
 EVENTS = pathlib.Path(__file__).resolve().parent.parent / "events" / "whatsapp-inbound"
+INSURUP = EVENTS.parent / "insurup-policy-webhook"
+INSURUP_SECRET = "demo-insurup-secret"
+INSURUP_ACCOUNT = "demo-insurup"
+
+
+def insurup_event(body: str, name: str) -> dict:
+    """InsurUp's POST to /insurup/<account>, signed as InsurUp signs (contracts.md §3.3)."""
+    secret = "not-the-demo-secret" if name == "bad-signature" else INSURUP_SECRET
+    path = f"/insurup/{INSURUP_ACCOUNT}"
+    event = json.loads(body)["$event"]
+    delivery = str(uuid.uuid5(uuid.NAMESPACE_URL, f"insurup/{name}"))
+    context = request_context("POST", delivery)
+    context.update(routeKey="POST /insurup/{account}")
+    context["http"].update(path=path, sourceIp="185.22.184.10", userAgent="InsurUp-Webhooks/1.0")
+    return {
+        "version": "2.0", "routeKey": "POST /insurup/{account}", "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": "application/json", "user-agent": "InsurUp-Webhooks/1.0",
+                    "host": "abc123defg.execute-api.eu-central-1.amazonaws.com",
+                    "x-webhook-event": event, "x-webhook-id": "wh-demo", "x-webhook-delivery": delivery,
+                    "x-webhook-signature": hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest(),
+                    "x-forwarded-for": "185.22.184.10", "x-forwarded-proto": "https"},
+        "pathParameters": {"account": INSURUP_ACCOUNT},
+        "requestContext": context,
+        "body": body, "isBase64Encoded": False,
+    }
 TIME_EPOCH = 1795510800000  # 2026-11-24T09:00:00Z
 
 
@@ -54,6 +83,12 @@ def main():
         (EVENTS / f"{name}.json").write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(name)
     (EVENTS / "handshake.json").write_text(json.dumps(handshake_event(), indent=2) + "\n", encoding="utf-8")
+    for body_file in sorted(INSURUP.glob("*.body.json")):
+        name = body_file.name[: -len(".body.json")]
+        body = body_file.read_text(encoding="utf-8").rstrip("\n")
+        event = insurup_event(body, name)
+        (INSURUP / f"{name}.json").write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(f"insurup/{name}")
     print("wrote", ", ".join(written + ["handshake"]))
 
 

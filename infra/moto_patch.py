@@ -14,6 +14,13 @@ patch narrows `all_items()` to the queried partition for the duration of that on
 thread-local, so a concurrent Scan or index query still sees the whole table); the rest of
 moto's query (conditions, sorting, paging) runs unchanged.
 
+Third, isolation: moto takes no locks, so two transactions (or a transaction and a conditional
+PutItem) running on two server threads can both pass a condition the other one's write would
+have failed: two calls racing for a ticket counter both got the same number through the local
+stack (1 in 150 under four clients). DynamoDB serializes them (the loser is cancelled with a
+condition failure or a `TransactionConflict`). The patch runs every DynamoDB write, transactional
+or single-item, under one lock, which gives that isolation; reads are not locked.
+
 The replacement below is moto's function with only the backup changed: before the first write it
 copies each touched item (or notes its absence), once per key, and a rollback puts those back
 (deleting the items that did not exist). Conditions, cancellation reasons, the 100-item limit and
@@ -34,6 +41,17 @@ QUERY_SHA256 = "002b4d00be6df07cf37f6cbe0132e5eb89455ae12a8e79b23db3fb492450f21e
 ALL_ITEMS_SHA256 = "c80d2ee3c896acd0cab6ca35aaeae3ab3fb65858933f8a3403d4e027c240f31d"
 
 _narrow = threading.local()
+# DynamoDB's write isolation (see above): one write at a time.
+_writes = threading.RLock()
+
+
+def _isolated(function):
+    def write(*args, **kwargs):
+        with _writes:
+            return function(*args, **kwargs)
+
+    write.__wrapped__ = function
+    return write
 
 
 class MotoChanged(RuntimeError):
@@ -207,6 +225,9 @@ def apply() -> None:
                 f"written against (moto {PINNED_MOTO}, source sha256 {pinned[:12]}…, found "
                 f"{found[:12]}…). Review the patch against the new source, then update the pins."
             )
-    DynamoDBBackend.transact_write_items = transact_write_items
+    DynamoDBBackend.transact_write_items = _isolated(transact_write_items)
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+        if hasattr(DynamoDBBackend, name):
+            setattr(DynamoDBBackend, name, _isolated(getattr(DynamoDBBackend, name)))
     Table.query = _partition_query(Table.query, inspect.signature(Table.query))
     Table.all_items = _narrowed(Table.all_items)

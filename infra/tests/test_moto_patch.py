@@ -90,6 +90,38 @@ class PatchedTransactions(unittest.TestCase):
         self.assertIsNone(self.get("d"))
 
 
+    def test_racing_compare_and_set_transactions_are_isolated(self):
+        # Each thread reads the counter, then moves it from that value inside a transaction with
+        # a second item, as the PBX ticket counter does; without isolation two of them both win.
+        import threading
+        counter = f"ctr-{uuid.uuid4().hex[:6]}"
+        self.ddb.put_item(TableName=self.table, Item={**self.key(counter), "v": {"N": "0"}})
+        won, barrier = [], threading.Barrier(8)
+
+        def race(i):
+            barrier.wait()
+            for _ in range(50):
+                current = self.get(counter)["v"]["N"]
+                try:
+                    self.ddb.transact_write_items(TransactItems=[
+                        {"Update": {"TableName": self.table, "Key": self.key(counter), "UpdateExpression": "SET v = :n",
+                                    "ConditionExpression": "v = :c",
+                                    "ExpressionAttributeValues": {":n": {"N": str(int(current) + 1)}, ":c": {"N": current}}}},
+                        {"Put": {"TableName": self.table, "Item": {**self.key(f"{counter}-{i}-{current}")}}},
+                    ])
+                    won.append(int(current) + 1)
+                    return
+                except ClientError:
+                    continue
+
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(won), list(range(1, 9)), "each number taken once")
+        self.assertEqual(self.get(counter)["v"]["N"], "8")
+
     def test_a_query_sees_its_whole_partition_in_order_and_pages_as_before(self):
         t = self.table
         for i in range(30):

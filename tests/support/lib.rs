@@ -627,8 +627,10 @@ pub fn body_json(response: &lambda_http::Response<lambda_http::Body>) -> Value {
 }
 
 pub use in_flight::BothInFlight;
+pub use insurup::{insurup_request, InsurUpTenant, INSURUP_EMAIL, INSURUP_PASSWORD};
 pub use pbx::{CallsInFlight, PBX_AGENT_USER};
 
 mod capture;
 mod in_flight;
+mod insurup;
 mod pbx;

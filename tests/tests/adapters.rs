@@ -287,6 +287,7 @@ async fn a_card_is_found_by_any_key_phones_are_shared_and_tax_ids_are_claimed() 
         customer: Some(CustomerDetails {
             party_type: PartyType::Company,
             tax_id: Some(TaxId::parse("4540536920").unwrap().as_str().into()),
+            source: None,
         }),
         contact: None,
         created_at: now,

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use lambda_http::{Body, Error, Request, RequestExt, Response};
-use onecrm_adapters::lambda::{headers, http_response, request_id, source_ip};
+use lambda_http::{Body, Error, Request, Response};
+use onecrm_adapters::lambda::{headers, http_response, path_segment, request_id, source_ip};
 use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::envelope::TraceId;
 use onecrm_domain::http::HttpReply;
@@ -49,18 +49,8 @@ impl App {
     }
 }
 
-/// Names of this function's own path segments, never a token.
-const OWN_SEGMENTS: &[&str] = &["pbx", "pbx-call", "lambda-url"];
-
-/// The token as the URL's last segment: API Gateway's `{token}` parameter, or (under
-/// `cargo lambda watch`, which passes no parameters) the last segment that is not ours.
-fn path_token(request: &Request) -> Option<String> {
-    if let Some(token) = request.path_parameters_ref().and_then(|p| p.first("token")) {
-        return Some(token.to_string());
-    }
-    let last = request.uri().path().rsplit('/').find(|s| !s.is_empty())?;
-    (!OWN_SEGMENTS.contains(&last)).then(|| last.to_string())
-}
+/// This function's own path names, never a token.
+const OWN_SEGMENTS: &[&str] = &["pbx", "pbx-call"];
 
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
     let trace = TraceId::new(app.ids.new_id());
@@ -68,7 +58,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
         tracing::info_span!("pbx_call", trace_id = %trace, request_id = %request_id(&request));
     let reply = async {
         let headers = headers(&request);
-        let token = path_token(&request);
+        let token = path_segment(&request, "token", OWN_SEGMENTS);
         let inbound = InboundRequest {
             body: request.body().as_ref(),
             headers: &headers,

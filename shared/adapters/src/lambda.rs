@@ -73,6 +73,17 @@ pub fn source_ip(request: &Request) -> Option<&str> {
     }
 }
 
+/// A value carried as the URL's last segment (`/pbx/<token>`, `/insurup/<account>`): API
+/// Gateway's `{param}`, or, under `cargo lambda watch` (which passes no path parameters), the
+/// last segment that is not one of the function's own path names (`own`).
+pub fn path_segment(request: &Request, param: &str, own: &[&str]) -> Option<String> {
+    if let Some(value) = request.path_parameters_ref().and_then(|p| p.first(param)) {
+        return Some(value.to_string());
+    }
+    let last = request.uri().path().rsplit('/').find(|s| !s.is_empty())?;
+    (!own.contains(&last) && last != "lambda-url").then(|| last.to_string())
+}
+
 /// Meta's handshake parameters, from the query string as API Gateway passed it.
 pub fn handshake_query(request: &Request) -> HandshakeQuery {
     let params = request.query_string_parameters_ref();

@@ -43,6 +43,7 @@ mod identity;
 pub mod keys;
 mod log;
 mod messages;
+mod policies;
 mod tenants;
 pub mod tx;
 

@@ -42,7 +42,11 @@ impl PolicyRepository for CrmStore {
             ],
         )?;
         let mut tx = Transaction::idempotent_on(&self.table, "policy event", event_item)?;
-        tx.put("timeline entry", self.timeline_item(tenant, &write.entry)?, None)?;
+        tx.put(
+            "timeline entry",
+            self.timeline_item(tenant, &write.entry)?,
+            None,
+        )?;
         let pointer = item(
             &serde_json::json!({ "policy_id": event.policy_id, "policy_number": event.policy_number }),
             "card_policy",
@@ -61,14 +65,22 @@ impl PolicyRepository for CrmStore {
         }
     }
 
-    async fn policy(&self, tenant: &TenantId, policy_id: &str) -> Result<Option<Policy>, PortError> {
+    async fn policy(
+        &self,
+        tenant: &TenantId,
+        policy_id: &str,
+    ) -> Result<Option<Policy>, PortError> {
         let events: Vec<PolicyEvent> = self
             .query_as(policy_pk(tenant, policy_id), "EV#", false, None)
             .await?;
         Ok(Policy::from_events(events))
     }
 
-    async fn policies_of(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<String>, PortError> {
+    async fn policies_of(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+    ) -> Result<Vec<String>, PortError> {
         let items = self
             .query_prefix(keys::card(tenant, card_id), "POLICY#", false, None)
             .await?;
@@ -100,7 +112,12 @@ impl PolicyRepository for CrmStore {
         Ok(())
     }
 
-    async fn linked(&self, tenant: &TenantId, kind: &str, id: &str) -> Result<Option<String>, PortError> {
+    async fn linked(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<String>, PortError> {
         Ok(self
             .get(link_pk(tenant, kind, id), "LINK")
             .await?

@@ -101,7 +101,10 @@ impl InsurUpClient {
         id: &str,
         trace: &TraceId,
     ) -> Result<Value, PortError> {
-        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if id.is_empty()
+            || id.len() > 64
+            || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             return Err(PortError::Rejected(format!("{id:?} is not an InsurUp id")));
         }
         let token = AgentToken {
@@ -164,7 +167,12 @@ impl InsurUpClient {
     }
 
     /// Stores a new pair if nobody stored one since `version`; `false` when someone did.
-    async fn store(&self, tenant: &TenantId, tokens: &Tokens, version: i64) -> Result<bool, PortError> {
+    async fn store(
+        &self,
+        tenant: &TenantId,
+        tokens: &Tokens,
+        version: i64,
+    ) -> Result<bool, PortError> {
         let (pk, sk) = self.token_key(tenant);
         let lifetime_ms = (tokens.expires_in.max(1) as f64 * 1000.0 * REFRESH_AT) as i64;
         let put = self
@@ -174,8 +182,14 @@ impl InsurUpClient {
             .item("pk", pk)
             .item("sk", sk)
             .item("entity", AttributeValue::S("partner_token".into()))
-            .item("access_token", AttributeValue::S(tokens.access_token.clone()))
-            .item("refresh_token", AttributeValue::S(tokens.refresh_token.clone()))
+            .item(
+                "access_token",
+                AttributeValue::S(tokens.access_token.clone()),
+            )
+            .item(
+                "refresh_token",
+                AttributeValue::S(tokens.refresh_token.clone()),
+            )
             .item(
                 "refresh_after_ms",
                 AttributeValue::N((Utc::now().timestamp_millis() + lifetime_ms).to_string()),
@@ -202,7 +216,13 @@ impl InsurUpClient {
         let secret = self.secrets.get(&name).await?;
         let value: Value = serde_json::from_str(secret.expose())
             .map_err(|_| PortError::Rejected(format!("secret {name} is not JSON")))?;
-        let field = |f: &str| value.get(f).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string);
+        let field = |f: &str| {
+            value
+                .get(f)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         match (field("email"), field("password")) {
             (Some(email), Some(password)) => Ok((email, password)),
             _ => Err(PortError::Unauthorized(format!(
@@ -235,8 +255,9 @@ impl InsurUpClient {
                 classify: None,
             })
             .await?;
-        let tokens: Tokens = serde_json::from_value(response.body)
-            .map_err(|e| PortError::Rejected(format!("InsurUp answered tokens we cannot read: {e}")))?;
+        let tokens: Tokens = serde_json::from_value(response.body).map_err(|e| {
+            PortError::Rejected(format!("InsurUp answered tokens we cannot read: {e}"))
+        })?;
         if tokens.requires_two_factor {
             return Err(PortError::Unauthorized(
                 "the agent user requires two-factor authentication; ask InsurUp for an integration user without it".into(),
@@ -246,7 +267,12 @@ impl InsurUpClient {
     }
 
     /// A usable access token: the stored one while fresh, else refreshed, else a new login.
-    async fn access_token(&self, tenant: &TenantId, trace: &TraceId, force: bool) -> Result<String, PortError> {
+    async fn access_token(
+        &self,
+        tenant: &TenantId,
+        trace: &TraceId,
+        force: bool,
+    ) -> Result<String, PortError> {
         let stored = self.stored(tenant).await?;
         let now = Utc::now().timestamp_millis();
         if let Some(s) = &stored {
@@ -257,7 +283,13 @@ impl InsurUpClient {
         let version = stored.as_ref().map(|s| s.version).unwrap_or(0);
         if let Some(s) = stored.as_ref().filter(|s| !s.refresh.is_empty()) {
             match self
-                .authenticate(tenant, trace, "insurup.token.refresh", REFRESH, json!({ "refreshToken": s.refresh }))
+                .authenticate(
+                    tenant,
+                    trace,
+                    "insurup.token.refresh",
+                    REFRESH,
+                    json!({ "refreshToken": s.refresh }),
+                )
                 .await
             {
                 Ok(tokens) => {
@@ -266,7 +298,11 @@ impl InsurUpClient {
                     }
                     // Another instance stored a pair first: use it (ours is valid too, but the
                     // stored one is what every instance will use next).
-                    return self.newer_than(tenant, version).await.map(|s| s.access).or(Ok(tokens.access_token));
+                    return self
+                        .newer_than(tenant, version)
+                        .await
+                        .map(|s| s.access)
+                        .or(Ok(tokens.access_token));
                 }
                 Err(PortError::Unauthorized(_)) => {
                     // Spent by another instance's refresh? Then its pair is stored by now.
@@ -279,7 +315,13 @@ impl InsurUpClient {
         }
         let (email, password) = self.credentials(tenant).await?;
         let tokens = self
-            .authenticate(tenant, trace, "insurup.token.login", LOGIN, json!({ "email": email, "password": password }))
+            .authenticate(
+                tenant,
+                trace,
+                "insurup.token.login",
+                LOGIN,
+                json!({ "email": email, "password": password }),
+            )
             .await?;
         if !self.store(tenant, &tokens, version).await? {
             if let Ok(newer) = self.newer_than(tenant, version).await {
@@ -292,7 +334,9 @@ impl InsurUpClient {
     async fn newer_than(&self, tenant: &TenantId, version: i64) -> Result<Stored, PortError> {
         match self.stored(tenant).await? {
             Some(s) if s.version > version && !s.access.is_empty() => Ok(s),
-            _ => Err(PortError::Unavailable("no newer InsurUp token stored".into())),
+            _ => Err(PortError::Unavailable(
+                "no newer InsurUp token stored".into(),
+            )),
         }
     }
 
@@ -301,7 +345,9 @@ impl InsurUpClient {
             .and_then(Value::as_str)
             .filter(|id| !id.is_empty())
             .map(str::to_string)
-            .ok_or_else(|| PortError::Rejected(format!("InsurUp's {what} names no insuredCustomerId")))
+            .ok_or_else(|| {
+                PortError::Rejected(format!("InsurUp's {what} names no insuredCustomerId"))
+            })
     }
 }
 
@@ -336,17 +382,32 @@ impl InsurUpSource for InsurUpClient {
         if body.get("customerId").is_none() {
             body["customerId"] = json!(customer_id);
         }
-        serde_json::from_value(body)
-            .map_err(|e| PortError::Rejected(format!("InsurUp answered a customer we cannot read: {e}")))
+        serde_json::from_value(body).map_err(|e| {
+            PortError::Rejected(format!("InsurUp answered a customer we cannot read: {e}"))
+        })
     }
 
-    async fn policy_customer(&self, tenant: &TenantId, policy_id: &str, trace: &TraceId) -> Result<String, PortError> {
-        let body = self.get(tenant, "insurup.policy.get", POLICY, policy_id, trace).await?;
+    async fn policy_customer(
+        &self,
+        tenant: &TenantId,
+        policy_id: &str,
+        trace: &TraceId,
+    ) -> Result<String, PortError> {
+        let body = self
+            .get(tenant, "insurup.policy.get", POLICY, policy_id, trace)
+            .await?;
         Self::customer_id(&body, "policy")
     }
 
-    async fn proposal_customer(&self, tenant: &TenantId, proposal_id: &str, trace: &TraceId) -> Result<String, PortError> {
-        let body = self.get(tenant, "insurup.proposal.get", PROPOSAL, proposal_id, trace).await?;
+    async fn proposal_customer(
+        &self,
+        tenant: &TenantId,
+        proposal_id: &str,
+        trace: &TraceId,
+    ) -> Result<String, PortError> {
+        let body = self
+            .get(tenant, "insurup.proposal.get", PROPOSAL, proposal_id, trace)
+            .await?;
         Self::customer_id(&body, "proposal")
     }
 }

@@ -6,6 +6,7 @@
 
 mod breaker;
 pub mod graph;
+pub mod insurup;
 mod retry;
 
 use std::sync::Arc;
