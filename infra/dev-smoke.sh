@@ -102,9 +102,28 @@ echo "pbx call: $reply"
 echo "$reply" | grep -q '"card_id":"demo-customer-mehmet"' || { tail -20 .local/dev/functions.log; echo "the PBX call did not match the demo customer"; exit 1; }
 echo "$reply" | grep -q '"readable_number":"T-0' || { echo "the PBX call opened no ticket"; exit 1; }
 echo "PBX call answered through make dev"
+
+# InsurUp: a signed policy.created for a customer nobody has; the worker asks the sandbox (as the
+# agent user) who she is and opens her card.
+.venv/bin/python infra/sandboxes/insurup.py send --secret demo-insurup-secret \
+  --url "http://127.0.0.1:$LAMBDA_PORT/lambda-url/insurup-policy-webhook/demo-insurup" \
+  events/insurup-policy-webhook/policy-created.body.json || { tail -20 .local/dev/functions.log; exit 1; }
+for _ in $(seq 1 600); do
+  found=$($py - <<'PY'
+import boto3, os
+items = boto3.client("dynamodb").query(TableName=os.environ["CRM_TABLE"], KeyConditionExpression="pk = :pk",
+    ExpressionAttributeValues={":pk": {"S": "T#demo#POLICY#pol-1001"}})["Items"]
+print("policy" if items else "")
+PY
+)
+  [ -n "$found" ] && break
+  sleep 0.5
+done
+[ "$found" = policy ] || { tail -20 .local/dev/poller.log .local/dev/functions.log .local/dev/insurup-sandbox.log; echo "no InsurUp policy after the webhook"; exit 1; }
+echo "InsurUp policy landed through make dev (InsurUp sandbox)"
 stop
 trap - EXIT
-left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null; }
+left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null || pgrep -f "infra/sandboxes/insurup.py --port" >/dev/null; }
 for _ in $(seq 1 20); do left || break; sleep 0.5; done
 if left; then
   pgrep -fa "emulator.py|invoke-port $LAMBDA_PORT|infra/sandboxes/graph.py" || true

@@ -36,13 +36,22 @@ set -a; . "$dir/stack.env"; set +a
 
 # Partners the functions call, stood in for locally: their URLs reach the functions as
 # PARTNER_URL_<NAME> through stack.env.
-rm -f "$dir/graph.port"
-start graph-sandbox "$py" infra/sandboxes/graph.py --port "${GRAPH_PORT:-0}" --port-file "$dir/graph.port"
-for _ in $(seq 1 100); do [ -s "$dir/graph.port" ] && break; sleep 0.1; done
-[ -s "$dir/graph.port" ] || { echo "the Graph sandbox did not start; see $dir/graph-sandbox.log"; exit 1; }
-graph_url="http://127.0.0.1:$(cat "$dir/graph.port")"
-echo "PARTNER_URL_GRAPH=$graph_url" >> "$dir/stack.env"
-export PARTNER_URL_GRAPH="$graph_url"
+# sandbox NAME SCRIPT PORT: starts infra/sandboxes/SCRIPT on PORT (0: any free one) and exports
+# PARTNER_URL_<NAME> (also into stack.env, for the functions).
+sandbox() {
+  local name=$1 script=$2 port=$3 upper
+  upper=$(echo "$name" | tr '[:lower:]' '[:upper:]')
+  rm -f "$dir/$name.port"
+  start "$name-sandbox" "$py" "infra/sandboxes/$script" --port "$port" --port-file "$dir/$name.port"
+  for _ in $(seq 1 100); do [ -s "$dir/$name.port" ] && break; sleep 0.1; done
+  [ -s "$dir/$name.port" ] || { echo "the $name sandbox did not start; see $dir/$name-sandbox.log"; exit 1; }
+  echo "PARTNER_URL_$upper=http://127.0.0.1:$(cat "$dir/$name.port")" >> "$dir/stack.env"
+  export "PARTNER_URL_$upper=http://127.0.0.1:$(cat "$dir/$name.port")"
+}
+sandbox graph graph.py "${GRAPH_PORT:-0}"
+sandbox insurup insurup.py "${INSURUP_PORT:-0}"
+graph_url=$PARTNER_URL_GRAPH
+insurup_url=$PARTNER_URL_INSURUP
 
 echo "seeding the demo tenant..."
 cargo run -q -p onecrm-admin -- seed-demo
@@ -68,15 +77,18 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   Lead Ads webhook (GET handshake, POST)      http://127.0.0.1:$lambda_port/lambda-url/meta-lead/meta-lead
   Web form (OPTIONS, POST; key wf_demo_key)   http://127.0.0.1:$lambda_port/lambda-url/web-form/web-form
   PBX call events (POST; token pbx_demo_token) http://127.0.0.1:$lambda_port/lambda-url/pbx-call/pbx  (or .../pbx-call/<token>)
+  InsurUp webhook (POST; account demo-insurup) http://127.0.0.1:$lambda_port/lambda-url/insurup-policy-webhook/demo-insurup
   Graph API sandbox (Lead Ads leads)          $graph_url  (POST /sandbox/leads, /sandbox/errors)
+  InsurUp sandbox (agent user, REST, send)    $insurup_url  (POST /sandbox/send, /sandbox/expire)
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
                                               $QUEUE_URL_MetaLeadEventsDeadLetterQueue
                                               $QUEUE_URL_WebFormEventsDeadLetterQueue
+                                              $QUEUE_URL_InsurUpEventsDeadLetterQueue
   Tables                                      $CRM_TABLE, $LOG_TABLE
   Environment for your own tools              $dir/stack.env
-  Logs                                        $dir/{moto,functions,poller,graph-sandbox}.log
+  Logs                                        $dir/{moto,functions,poller,graph-sandbox,insurup-sandbox}.log
 
 Demo tenant "demo" (App Secret demo-app-secret, verify token demo-verify-token); known customer
 Mehmet Demir +905321112233. Try:
@@ -88,6 +100,10 @@ Mehmet Demir +905321112233. Try:
 
   curl -s http://127.0.0.1:$lambda_port/lambda-url/pbx-call/pbx -H 'x-pbx-token: pbx_demo_token' \\
        -d '{"callUniqueId":"A000001","extension":"911","agentId":"911","callerId":"05321112233","keypress":"3"}'
+
+  .venv/bin/python infra/sandboxes/insurup.py send --secret demo-insurup-secret \\
+       --url http://127.0.0.1:$lambda_port/lambda-url/insurup-policy-webhook/demo-insurup \\
+       events/insurup-policy-webhook/policy-created.body.json
 
 then, in another terminal:
 

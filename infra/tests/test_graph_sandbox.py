@@ -1,37 +1,21 @@
 """The Graph sandbox `make dev` starts: Graph's lead and error shapes, stored leads, scripted errors."""
-import json
 import os
 import sys
-import threading
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "sandboxes"))
+sys.path.insert(0, os.path.dirname(__file__))
 import graph  # noqa: E402
+import sandbox_http  # noqa: E402
 
 
-class GraphSandbox(unittest.TestCase):
+class GraphSandbox(sandbox_http.SandboxTest):
     @classmethod
-    def setUpClass(cls):
-        cls.server, cls.sandbox = graph.serve(0)
-        threading.Thread(target=cls.server.serve_forever, daemon=True).start()
-        cls.url = f"http://127.0.0.1:{cls.server.server_address[1]}"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.shutdown()
-        cls.server.server_close()
+    def serve(cls):
+        return graph.serve(0)
 
     def call(self, path, body=None, token="EAAB"):
-        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode() if body is not None else None)
-        if token:
-            request.add_header("authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+        return sandbox_http.call(self.url + path, body, token)
 
     def test_samples_are_served_with_only_the_asked_fields(self):
         status, lead = self.call("/v21.0/1234567890123456789?fields=field_data,campaign_name")

@@ -4,6 +4,7 @@
 //! (`AWS_ENDPOINT_URL`), reading table names and the secret prefix from the environment.
 
 mod forms;
+mod insurup;
 mod pbx;
 mod report;
 
@@ -159,6 +160,8 @@ enum Command {
     },
     #[command(flatten)]
     Pbx(pbx::PbxCommand),
+    #[command(flatten)]
+    InsurUp(insurup::InsurUpCommand),
 }
 
 #[derive(Args)]
@@ -406,6 +409,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk));
     match cli.command {
         Command::Pbx(command) => pbx::run(&crm, command).await?,
+        Command::InsurUp(command) => insurup::run(&crm, &secrets, &settings, command).await?,
         Command::AddTenant(args) => {
             add_tenant(&crm, &secrets, &settings, *args, true).await?;
         }
@@ -413,6 +417,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let tenant = add_tenant(&crm, &secrets, &settings, demo(), false).await?;
             forms::seed_demo(&crm, &tenant).await?;
             pbx::seed_demo(&crm, &tenant).await?;
+            insurup::seed_demo(&crm, &secrets, &settings, &tenant).await?;
             // A known customer, so the demo shows both paths: new lead and existing card.
             let now = Utc::now();
             let customer = Card {
