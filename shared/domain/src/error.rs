@@ -37,6 +37,10 @@ pub enum PortError {
     /// Credentials were refused; the caller may refresh them once and retry.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// A request that changes something (a create) got no clear answer: it may have been done.
+    /// Sending it again could do it twice; someone has to look first.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 impl PortError {
@@ -50,6 +54,7 @@ impl PortError {
             PortError::Unavailable(_) => "dependency_unavailable",
             PortError::Rejected(_) => "dependency_rejected",
             PortError::Unauthorized(_) => "dependency_unauthorized",
+            PortError::OutcomeUnknown(_) => "outcome_unknown",
         }
     }
 }

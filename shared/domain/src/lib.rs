@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod ingress;
 pub mod insurup;
+pub mod karel;
 pub mod log;
 pub mod mask;
 pub mod meta;

@@ -207,10 +207,55 @@ pub struct ExpressSettings {
     pub list_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Karel CRM (seed 003): how the CRM's opportunities map onto Karel's `PpOpportunities`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KarelSettings {
     #[serde(default)]
     pub pipeline_id: Option<String>,
+    /// CRM user → Karel representative card id (`RefRepresentativeCardId`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub representatives: std::collections::BTreeMap<String, i64>,
+    /// For an opportunity whose owner has no mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_representative: Option<i64>,
+    /// CRM stage → Karel pipeline stage id (`RefPipelineStageId`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub stages: std::collections::BTreeMap<String, i64>,
+    /// CRM field name → Karel custom field.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom_fields: std::collections::BTreeMap<String, KarelCustomField>,
+    /// Karel's currency id for TRY (`RefCurrencyId`; 1 in Karel's example).
+    #[serde(default = "karel_try")]
+    pub currency_id: u8,
+    /// Whether deleting an opportunity also deletes its collections (tahsilatlar). Karel's
+    /// default is yes; ours is no: money records are not ours to remove.
+    #[serde(default)]
+    pub delete_collections: bool,
+}
+
+fn karel_try() -> u8 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KarelFieldKind {
+    Text,
+    Date,
+    /// A dropdown: the CRM's value → Karel's option id.
+    Option,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KarelCustomField {
+    /// `CustomFieldId`.
+    pub id: i64,
+    /// `CustomFieldFieldLabel` as Karel shows it: how a stored value's `CustomFieldValueId` is
+    /// told apart (Karel's GET does not return the field id).
+    pub label: String,
+    pub kind: KarelFieldKind,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub options: std::collections::BTreeMap<String, i64>,
 }
 
 fn yes() -> bool {

@@ -198,6 +198,7 @@ struct CrmState {
     policy_events: BTreeMap<(TenantId, String, i64), crate::insurup::policy::PolicyEvent>,
     card_policies: Vec<(TenantId, String, String)>,
     links: HashMap<(TenantId, String), String>,
+    karel: HashMap<(TenantId, String), crate::karel::worker::KarelLink>,
 }
 
 /// A CRM store with DynamoDB's all-or-nothing transaction semantics.
@@ -846,5 +847,58 @@ impl PolicyRepository for MemoryCrm {
             .links
             .get(&(tenant.clone(), format!("{kind}#{id}")))
             .cloned())
+    }
+}
+
+#[async_trait]
+impl crate::karel::worker::KarelLinks for MemoryCrm {
+    async fn link(
+        &self,
+        tenant: &TenantId,
+        opportunity_id: &str,
+    ) -> Result<Option<crate::karel::worker::KarelLink>, PortError> {
+        Ok(lock(&self.0)
+            .karel
+            .get(&(tenant.clone(), opportunity_id.to_string()))
+            .cloned())
+    }
+
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        link: &crate::karel::worker::KarelLink,
+    ) -> Result<bool, PortError> {
+        let mut state = lock(&self.0);
+        let key = (tenant.clone(), link.opportunity_id.clone());
+        if state.karel.contains_key(&key) {
+            return Ok(false);
+        }
+        state.karel.insert(key, link.clone());
+        Ok(true)
+    }
+
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        link: &crate::karel::worker::KarelLink,
+    ) -> Result<bool, PortError> {
+        use crate::karel::worker::LinkState;
+        let mut state = lock(&self.0);
+        let key = (tenant.clone(), link.opportunity_id.clone());
+        let newer = match state.karel.get(&key) {
+            None => true,
+            Some(stored) => stored.state == LinkState::Creating || stored.version < link.version,
+        };
+        if newer {
+            state.karel.insert(key, link.clone());
+        }
+        Ok(newer)
+    }
+
+    async fn release(&self, tenant: &TenantId, opportunity_id: &str) -> Result<(), PortError> {
+        lock(&self.0)
+            .karel
+            .remove(&(tenant.clone(), opportunity_id.to_string()));
+        Ok(())
     }
 }

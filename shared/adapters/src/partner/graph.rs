@@ -134,6 +134,7 @@ impl LeadAdsSource for GraphLeads {
                 token: Some(&token),
                 external_id: Some(leadgen_id.to_string()),
                 classify: Some(graph_verdict),
+                idempotent: true,
             })
             .await?;
         serde_json::from_value(response.body)

@@ -125,6 +125,7 @@ impl InsurUpClient {
                 token: Some(&token),
                 external_id: Some(id.to_string()),
                 classify: None,
+                idempotent: true,
             })
             .await?;
         Ok(response.body)
@@ -253,6 +254,7 @@ impl InsurUpClient {
                 token: None,
                 external_id: None,
                 classify: None,
+                idempotent: true,
             })
             .await?;
         let tokens: Tokens = serde_json::from_value(response.body).map_err(|e| {

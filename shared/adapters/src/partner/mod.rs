@@ -54,7 +54,13 @@ pub struct PartnerRequest<'a> {
     /// The partner's own reading of a non-2xx answer (Graph's error codes say more than its
     /// HTTP statuses); `None`, or a `None` answer, falls back to the status.
     pub classify: Option<fn(u16, &Value) -> Option<Verdict>>,
+    /// Whether sending it twice is harmless. A create is not: after a timeout or a 5xx other
+    /// than 503 it may have been done, so it is not retried and fails as `OutcomeUnknown`.
+    pub idempotent: bool,
 }
+
+/// The reason of a request that never reached the partner (no connection): safe to send again.
+const NOT_SENT: &str = "could not connect";
 
 /// How a partner's non-2xx answer is treated, with the reason for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +175,19 @@ impl PartnerClient {
                     body,
                     reason,
                 }) => break Err((PortError::Rejected(reason), status, body)),
+                // Not sent (connection refused), throttled or unavailable before processing:
+                // safe to send again even when it changes something.
+                Err(Failure::Retry {
+                    status,
+                    body,
+                    reason,
+                    ..
+                }) if !request.idempotent
+                    && !matches!(status, Some(429 | 503))
+                    && !reason.starts_with(NOT_SENT) =>
+                {
+                    break Err((PortError::OutcomeUnknown(reason), status, body))
+                }
                 Err(Failure::Retry {
                     status,
                     body,
@@ -230,6 +249,8 @@ impl PartnerClient {
             Err(e) => {
                 let reason = if e.is_timeout() {
                     "timed out".to_string()
+                } else if e.is_connect() {
+                    format!("{NOT_SENT}: {}", without_url(e))
                 } else {
                     format!("connection failed: {}", without_url(e))
                 };

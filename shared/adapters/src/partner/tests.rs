@@ -61,6 +61,7 @@ async fn get(
     client
         .send(PartnerRequest {
             classify: None,
+            idempotent: true,
             tenant: &tenant,
             integration: Integration::InsurUp,
             operation: "insurup.customer.get",
@@ -256,6 +257,7 @@ async fn a_client_error_is_not_retried_and_the_log_is_masked() {
     let error = client
         .send(PartnerRequest {
             classify: None,
+            idempotent: true,
             tenant: &tenant,
             integration: Integration::Karel,
             operation: "karel.opportunity.create",
