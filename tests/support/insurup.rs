@@ -79,6 +79,22 @@ impl Stack {
         insurup_worker::App::new(
             &self.wiring(),
             self.insurup_client(url),
+            None,
+            queue.max_receive_count,
+        )
+    }
+
+    /// The worker whose purchased policies go to `karel` (a queue of Karel changes).
+    pub fn insurup_worker_feeding(
+        &self,
+        queue: &TestQueue,
+        url: &str,
+        karel: &TestQueue,
+    ) -> insurup_worker::App {
+        insurup_worker::App::new(
+            &self.wiring(),
+            self.insurup_client(url),
+            Some(Arc::new(SqsEventQueue::new(self.sqs(), &karel.url))),
             queue.max_receive_count,
         )
     }

@@ -283,6 +283,8 @@ async fn concurrent_deliveries_of_one_event_land_once() {
         policies,
         source: stack.insurup_client(&server.uri()),
         log: wiring.log.clone(),
+        tenants: wiring.crm.clone(),
+        karel: None,
     };
     let (a, b) = (worker(racing.clone()), worker(racing));
     let (first, second) = tokio::join!(

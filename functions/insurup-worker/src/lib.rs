@@ -11,6 +11,7 @@ use onecrm_adapters::partner::insurup::InsurUpClient;
 use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::insurup::worker::{InsurUpSource, InsurUpWorker};
 use onecrm_domain::log::{Integration, IntegrationLog};
+use onecrm_domain::ports::EventQueue;
 
 pub struct App {
     worker: InsurUpWorker,
@@ -30,16 +31,30 @@ impl App {
             wiring.settings.crm_table.clone(),
             wiring.settings.tenant_secret_prefix.clone(),
         );
-        Ok(Self::new(&wiring, Arc::new(insurup), max_receive_count))
+        let karel = wiring.optional_queue("KAREL_QUEUE_URL");
+        Ok(Self::new(
+            &wiring,
+            Arc::new(insurup),
+            karel,
+            max_receive_count,
+        ))
     }
 
-    pub fn new(wiring: &Wiring, source: Arc<dyn InsurUpSource>, max_receive_count: u32) -> Self {
+    /// `karel`: where purchased policies go as Karel opportunities (`KAREL_QUEUE_URL`).
+    pub fn new(
+        wiring: &Wiring,
+        source: Arc<dyn InsurUpSource>,
+        karel: Option<Arc<dyn EventQueue>>,
+        max_receive_count: u32,
+    ) -> Self {
         Self {
             worker: InsurUpWorker {
                 crm: wiring.crm.clone(),
                 policies: wiring.crm.clone(),
                 source,
                 log: wiring.log.clone(),
+                tenants: wiring.crm.clone(),
+                karel,
             },
             log: wiring.log.clone(),
             max_receive_count,

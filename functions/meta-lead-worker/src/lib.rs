@@ -38,17 +38,28 @@ impl App {
         max_receive_count: u32,
     ) -> Result<Self, Error> {
         Ok(Self {
-            worker: MetaLeadWorker::new(
-                source,
-                wiring.crm.clone(),
-                wiring.crm.clone(),
-                wiring.archive()?,
-                wiring.log.clone(),
-                wiring.settings.log_retention_days,
+            worker: with_karel(
+                MetaLeadWorker::new(
+                    source,
+                    wiring.crm.clone(),
+                    wiring.crm.clone(),
+                    wiring.archive()?,
+                    wiring.log.clone(),
+                    wiring.settings.log_retention_days,
+                ),
+                wiring,
             ),
             log: wiring.log.clone(),
             max_receive_count,
         })
+    }
+}
+
+/// Leads asking for a service go to Karel too when the deployment has its queue.
+fn with_karel(worker: MetaLeadWorker, wiring: &Wiring) -> MetaLeadWorker {
+    match wiring.optional_queue("KAREL_QUEUE_URL") {
+        Some(queue) => worker.with_karel(queue),
+        None => worker,
     }
 }
 

@@ -22,7 +22,15 @@ impl App {
 
     pub fn new(wiring: &Wiring, max_receive_count: u32) -> Self {
         Self {
-            worker: WebFormWorker::new(wiring.crm.clone(), wiring.crm.clone(), wiring.log.clone()),
+            worker: {
+                let worker =
+                    WebFormWorker::new(wiring.crm.clone(), wiring.crm.clone(), wiring.log.clone());
+                // Leads asking for a service go to Karel too when the deployment has its queue.
+                match wiring.optional_queue("KAREL_QUEUE_URL") {
+                    Some(queue) => worker.with_karel(queue),
+                    None => worker,
+                }
+            },
             log: wiring.log.clone(),
             max_receive_count,
         }

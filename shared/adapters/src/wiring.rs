@@ -79,6 +79,15 @@ impl Wiring {
         )))
     }
 
+    /// The queue named by `variable` when the deployment sets it (Karel's, for the workers that
+    /// feed it): `None` leaves that integration out.
+    pub fn optional_queue(&self, variable: &str) -> Option<Arc<dyn EventQueue>> {
+        config::optional(variable).map(|url| {
+            Arc::new(SqsEventQueue::new(aws_sdk_sqs::Client::new(&self.sdk), url))
+                as Arc<dyn EventQueue>
+        })
+    }
+
     /// What a webhook's ingress needs; `queue` is where its events go.
     pub fn ingress_ports(&self, queue: Arc<dyn EventQueue>) -> Result<IngressPorts, ConfigError> {
         Ok(IngressPorts {

@@ -40,6 +40,7 @@ mod crm;
 mod cursor;
 mod guard;
 mod identity;
+mod karel;
 pub mod keys;
 mod log;
 mod messages;

@@ -196,7 +196,8 @@ impl InsurUpClient {
                 AttributeValue::N((Utc::now().timestamp_millis() + lifetime_ms).to_string()),
             )
             .item("version", AttributeValue::N((version + 1).to_string()))
-            .condition_expression("attribute_not_exists(pk) OR version = :version")
+            .condition_expression("attribute_not_exists(pk) OR #version = :version")
+            .expression_attribute_names("#version", "version")
             .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
             .send()
             .await;

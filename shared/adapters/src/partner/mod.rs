@@ -7,6 +7,7 @@
 mod breaker;
 pub mod graph;
 pub mod insurup;
+pub mod karel;
 mod retry;
 
 use std::sync::Arc;

@@ -61,6 +61,8 @@ impl Landed {
 pub struct LeadLanding {
     repo: Arc<dyn CrmRepository>,
     matcher: CardMatcher,
+    /// Where a requested service becomes a Karel opportunity (tenants with Karel settings).
+    karel: Option<Arc<dyn crate::ports::EventQueue>>,
 }
 
 fn channel(source: LeadSource) -> Channel {
@@ -78,7 +80,63 @@ impl LeadLanding {
         Self {
             matcher: CardMatcher::new(repo.clone()),
             repo,
+            karel: None,
         }
+    }
+
+    /// Leads asking for a service also go to Karel CRM as opportunities.
+    pub fn with_karel(mut self, queue: Arc<dyn crate::ports::EventQueue>) -> Self {
+        self.karel = Some(queue);
+        self
+    }
+
+    /// A lead that asked for a service, queued as a Karel opportunity when the tenant uses Karel.
+    /// Queued again after a duplicate landing (the first may have failed before queueing); Karel's
+    /// side ignores a version it has applied.
+    async fn push_opportunity(
+        &self,
+        tenant: &TenantConfig,
+        lead: &CapturedLead,
+        card_id: &str,
+        trace: &TraceId,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let (Some(queue), Some(service)) = (&self.karel, &lead.requested_service) else {
+            return Ok(());
+        };
+        if tenant.integrations.karel.is_none() {
+            return Ok(());
+        }
+        let change = crate::karel::opportunity::OpportunityChange {
+            opportunity_id: format!("lead:{}", lead.external_id),
+            version: lead.captured_at.timestamp_millis(),
+            trigger: crate::karel::opportunity::Trigger::LeadRequestedService,
+            deleted: false,
+            card_id: card_id.to_string(),
+            owner: tenant.default_owner.clone(),
+            description: format!(
+                "{service} talebi{}",
+                lead.display_name()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            ),
+            price: None,
+            stage: None,
+            state: None,
+            start_date: Some(crate::time::istanbul_today(&lead.captured_at)),
+            estimated_end_date: None,
+            period: None,
+            tags: vec![lead.source.as_str().to_string()],
+            custom_fields: Default::default(),
+        };
+        queue
+            .enqueue(&[crate::karel::envelope(
+                &tenant.tenant_id,
+                trace,
+                now,
+                &change,
+            )])
+            .await
     }
 
     /// `scope` names the kind of submission (`meta.leadgen`, `web_form.submission`): with the
@@ -92,13 +150,36 @@ impl LeadLanding {
         new_card_id: String,
         now: DateTime<Utc>,
     ) -> Result<Landed, PortError> {
-        let mut keys = Vec::new();
-        if let Some(phone) = &lead.phone {
-            keys.push(IdentityKey::Phone(phone.clone()));
+        let landed = self
+            .land_card(tenant, lead, scope, trace, new_card_id, now)
+            .await?;
+        let card_id = match &landed {
+            Landed::Created(card) | Landed::Added(card) => Some(card.card_id.clone()),
+            Landed::Duplicate if self.karel.is_some() && lead.requested_service.is_some() => self
+                .matcher
+                .find(&tenant.tenant_id, &lead_keys(lead))
+                .await?
+                .best
+                .map(|c| c.card_id),
+            Landed::Duplicate => None,
+        };
+        if let Some(card_id) = card_id {
+            self.push_opportunity(tenant, lead, &card_id, trace, now)
+                .await?;
         }
-        if let Some(email) = &lead.email {
-            keys.push(IdentityKey::Email(email.clone()));
-        }
+        Ok(landed)
+    }
+
+    async fn land_card(
+        &self,
+        tenant: &TenantConfig,
+        lead: &CapturedLead,
+        scope: &str,
+        trace: &TraceId,
+        new_card_id: String,
+        now: DateTime<Utc>,
+    ) -> Result<Landed, PortError> {
+        let keys = lead_keys(lead);
         let dedupe = Dedupe::Key(idempotency_key(scope, &lead.external_id, now));
         let touch = Touch {
             channel: channel(lead.source),
@@ -271,4 +352,16 @@ fn new_lead(
         task: None,
         consents: lead.consents.clone(),
     }
+}
+
+/// The keys a captured lead is found by: phone, then e-mail.
+fn lead_keys(lead: &CapturedLead) -> Vec<IdentityKey> {
+    let mut keys = Vec::new();
+    if let Some(phone) = &lead.phone {
+        keys.push(IdentityKey::Phone(phone.clone()));
+    }
+    if let Some(email) = &lead.email {
+        keys.push(IdentityKey::Email(email.clone()));
+    }
+    keys
 }

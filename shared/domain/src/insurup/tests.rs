@@ -136,7 +136,7 @@ fn world() -> World {
         },
     );
     let ports = IngressPorts {
-        tenants,
+        tenants: tenants.clone(),
         secrets,
         queue: queue.clone(),
         archive: archive.clone(),
@@ -149,6 +149,8 @@ fn world() -> World {
             policies: crm.clone(),
             source: source.clone(),
             log,
+            tenants: tenants.clone(),
+            karel: None,
         },
         queue,
         archive,

@@ -25,8 +25,8 @@ use crate::money::Money;
 use crate::party::{Card, CardRef, CustomerDetails, IdentityKey, LeadSource, PartyType, Touch};
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    CardInteraction, CrmRepository, Dedupe, IdempotencyKey, NewLeadOutcome, PolicyRepository,
-    WriteOutcome,
+    CardInteraction, CrmRepository, Dedupe, EventQueue, IdempotencyKey, NewLeadOutcome,
+    PolicyRepository, TenantDirectory, WriteOutcome,
 };
 use crate::tax_id::TaxId;
 use crate::tenant::TenantId;
@@ -138,6 +138,9 @@ pub struct InsurUpWorker {
     pub policies: Arc<dyn PolicyRepository>,
     pub source: Arc<dyn InsurUpSource>,
     pub log: IntegrationLog,
+    pub tenants: Arc<dyn TenantDirectory>,
+    /// Where a purchased policy becomes a Karel opportunity (tenants with Karel settings).
+    pub karel: Option<Arc<dyn EventQueue>>,
 }
 
 /// What handling an event did, for its log record.
@@ -571,7 +574,10 @@ impl InsurUpWorker {
                     Some(p.proposal_id.clone()),
                     details,
                 );
-                self.note(envelope, card, created, entry, vec![]).await
+                let handled = self.note(envelope, card, created, entry, vec![]).await?;
+                // Also after a duplicate: the first delivery may have stopped before queueing.
+                self.push_purchase(envelope, &handled.card, p).await?;
+                Ok(handled)
             }
             InsurUpEvent::PremiumPurchaseFailed(f) => {
                 let (card, created) = self
@@ -707,6 +713,57 @@ impl InsurUpWorker {
                 self.note(envelope, card, created, entry, vec![]).await
             }
         }
+    }
+
+    /// A purchased policy as a Karel opportunity (won), when the tenant uses Karel.
+    async fn push_purchase(
+        &self,
+        envelope: &Envelope,
+        card: &CardRef,
+        purchase: &PremiumPurchased,
+    ) -> Result<(), PortError> {
+        let Some(queue) = &self.karel else {
+            return Ok(());
+        };
+        let tenant = &envelope.tenant_id;
+        let uses_karel = self
+            .tenants
+            .tenant(tenant)
+            .await?
+            .is_some_and(|t| t.integrations.karel.is_some());
+        if !uses_karel {
+            return Ok(());
+        }
+        let owner = self
+            .crm
+            .card(tenant, &card.card_id)
+            .await?
+            .and_then(|c| c.owner);
+        let change = crate::karel::opportunity::OpportunityChange {
+            opportunity_id: format!("insurup:{}", purchase.proposal_id),
+            version: envelope.received_at.timestamp_millis(),
+            trigger: crate::karel::opportunity::Trigger::PolicyPurchased,
+            deleted: false,
+            card_id: card.card_id.clone(),
+            owner,
+            description: format!("InsurUp poliçe satışı: {}", purchase.policy_id),
+            price: None,
+            stage: None,
+            state: None,
+            start_date: purchase.policy_start_date,
+            estimated_end_date: purchase.policy_end_date,
+            period: None,
+            tags: vec!["insurup".into()],
+            custom_fields: Default::default(),
+        };
+        queue
+            .enqueue(&[crate::karel::envelope(
+                tenant,
+                &envelope.trace_id,
+                envelope.received_at,
+                &change,
+            )])
+            .await
     }
 
     async fn card_ref(&self, tenant: &TenantId, card_id: &str) -> Result<CardRef, PortError> {

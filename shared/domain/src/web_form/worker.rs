@@ -30,6 +30,12 @@ impl WebFormWorker {
         }
     }
 
+    /// Leads asking for a service also go to Karel CRM (tenants with Karel settings).
+    pub fn with_karel(mut self, queue: Arc<dyn crate::ports::EventQueue>) -> Self {
+        self.landing = self.landing.with_karel(queue);
+        self
+    }
+
     fn entry(&self, envelope: &Envelope, result: LogResult, attempt: u32) -> LogEntry {
         LogEntry::new(
             envelope.tenant_id.clone(),
