@@ -38,7 +38,7 @@ class StackTest(unittest.TestCase):
 
     def test_sqs_event_sources_come_from_the_template(self):
         sources = {s["binary"]: s for s in self.stack.sources() if s["kind"] == "sqs"}
-        self.assertEqual(sorted(sources), ["insurup-worker", "meta-lead-worker", "web-form-worker", "whatsapp-worker"])
+        self.assertEqual(sorted(sources), ["insurup-worker", "karel-push", "meta-lead-worker", "web-form-worker", "whatsapp-worker"])
         self.assertEqual(sources["meta-lead-worker"]["maximum_concurrency"], 5)
         source = sources["whatsapp-worker"]
         self.assertEqual(source["batch_size"], 10)

@@ -5,6 +5,7 @@
 
 mod forms;
 mod insurup;
+mod karel;
 mod pbx;
 mod report;
 
@@ -162,6 +163,8 @@ enum Command {
     Pbx(pbx::PbxCommand),
     #[command(flatten)]
     InsurUp(insurup::InsurUpCommand),
+    #[command(flatten)]
+    Karel(karel::KarelCommand),
 }
 
 #[derive(Args)]
@@ -410,6 +413,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Pbx(command) => pbx::run(&crm, command).await?,
         Command::InsurUp(command) => insurup::run(&crm, &secrets, &settings, command).await?,
+        Command::Karel(command) => karel::run(&crm, &secrets, &settings, command).await?,
         Command::AddTenant(args) => {
             add_tenant(&crm, &secrets, &settings, *args, true).await?;
         }
@@ -418,6 +422,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             forms::seed_demo(&crm, &tenant).await?;
             pbx::seed_demo(&crm, &tenant).await?;
             insurup::seed_demo(&crm, &secrets, &settings, &tenant).await?;
+            karel::seed_demo(&crm, &secrets, &settings, &tenant).await?;
             // A known customer, so the demo shows both paths: new lead and existing card.
             let now = Utc::now();
             let customer = Card {
@@ -630,6 +635,7 @@ async fn replay_parked(
     let queue_variable = match integration {
         Integration::MetaLeadAds => "META_LEAD_QUEUE_URL",
         Integration::WhatsApp => "WHATSAPP_QUEUE_URL",
+        Integration::Karel => "KAREL_QUEUE_URL",
         other => return Err(format!("{} parks nothing yet", other.as_str()).into()),
     };
     let queue = Wiring::from_env(sdk)?.queue(queue_variable)?;

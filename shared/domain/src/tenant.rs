@@ -218,6 +218,10 @@ pub struct KarelSettings {
     /// For an opportunity whose owner has no mapping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_representative: Option<i64>,
+    /// CRM card → Karel customer card id (`RefCustomerCardId`), for cards whose external ids
+    /// do not carry it (`karel`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub customers: std::collections::BTreeMap<String, i64>,
     /// CRM stage → Karel pipeline stage id (`RefPipelineStageId`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub stages: std::collections::BTreeMap<String, i64>,

@@ -290,10 +290,11 @@ impl KarelWorker {
             .as_ref()
             .and_then(|c| c.external_ids.get(EXTERNAL_SYSTEM))
             .and_then(|id| id.parse::<i64>().ok())
+            .or_else(|| settings.customers.get(&change.card_id).copied())
         else {
             return Ok(Done::Parked(
                 "karel_customer_unmapped",
-                format!("card {} has no Karel customer card id (external id \"karel\"); set it, then replay", change.card_id),
+                format!("card {} has no Karel customer card id (external id \"karel\" or onecrm-admin map-karel --card); set it, then replay", change.card_id),
             ));
         };
         let representative = change
