@@ -121,9 +121,23 @@ PY
 done
 [ "$found" = policy ] || { tail -20 .local/dev/poller.log .local/dev/functions.log .local/dev/insurup-sandbox.log; echo "no InsurUp policy after the webhook"; exit 1; }
 echo "InsurUp policy landed through make dev (InsurUp sandbox)"
+
+# Karel: the CRM's opportunity change on the queue; karel-push creates it in the Karel sandbox.
+$py - <<'PY'
+import boto3, os, pathlib
+body = pathlib.Path("events/karel-push/crm-stage-change.message.json").read_text(encoding="utf-8")
+boto3.client("sqs").send_message(QueueUrl=os.environ["KAREL_QUEUE_URL"], MessageBody=body)
+PY
+for _ in $(seq 1 600); do
+  found=$(curl -s "$PARTNER_URL_KAREL/sandbox/opportunities" | grep -o 'onecrm:crm-opp-501' | head -1)
+  [ -n "$found" ] && break
+  sleep 0.5
+done
+[ -n "$found" ] || { tail -20 .local/dev/poller.log .local/dev/functions.log .local/dev/karel-sandbox.log; echo "no Karel opportunity after the change"; exit 1; }
+echo "Karel opportunity created through make dev (Karel sandbox)"
 stop
 trap - EXIT
-left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null || pgrep -f "infra/sandboxes/insurup.py --port" >/dev/null; }
+left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null || pgrep -f "infra/sandboxes/insurup.py --port" >/dev/null || pgrep -f "infra/sandboxes/karel.py --port" >/dev/null; }
 for _ in $(seq 1 20); do left || break; sleep 0.5; done
 if left; then
   pgrep -fa "emulator.py|invoke-port $LAMBDA_PORT|infra/sandboxes/graph.py" || true

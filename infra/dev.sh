@@ -50,8 +50,10 @@ sandbox() {
 }
 sandbox graph graph.py "${GRAPH_PORT:-0}"
 sandbox insurup insurup.py "${INSURUP_PORT:-0}"
+sandbox karel karel.py "${KAREL_PORT:-0}"
 graph_url=$PARTNER_URL_GRAPH
 insurup_url=$PARTNER_URL_INSURUP
+karel_url=$PARTNER_URL_KAREL
 
 echo "seeding the demo tenant..."
 cargo run -q -p onecrm-admin -- seed-demo
@@ -80,15 +82,18 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   InsurUp webhook (POST; account demo-insurup) http://127.0.0.1:$lambda_port/lambda-url/insurup-policy-webhook/demo-insurup
   Graph API sandbox (Lead Ads leads)          $graph_url  (POST /sandbox/leads, /sandbox/errors)
   InsurUp sandbox (agent user, REST, send)    $insurup_url  (POST /sandbox/send, /sandbox/expire)
+  Karel CRM sandbox (PpOpportunities)         $karel_url  (GET /sandbox/opportunities, POST /sandbox/lock, /sandbox/slow)
+  Karel opportunity changes queue (the CRM's) $KAREL_QUEUE_URL
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
                                               $QUEUE_URL_MetaLeadEventsDeadLetterQueue
                                               $QUEUE_URL_WebFormEventsDeadLetterQueue
                                               $QUEUE_URL_InsurUpEventsDeadLetterQueue
+                                              $QUEUE_URL_KarelOpportunitiesDeadLetterQueue
   Tables                                      $CRM_TABLE, $LOG_TABLE
   Environment for your own tools              $dir/stack.env
-  Logs                                        $dir/{moto,functions,poller,graph-sandbox,insurup-sandbox}.log
+  Logs                                        $dir/{moto,functions,poller,*-sandbox}.log
 
 Demo tenant "demo" (App Secret demo-app-secret, verify token demo-verify-token); known customer
 Mehmet Demir +905321112233. Try:

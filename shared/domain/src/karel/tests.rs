@@ -318,3 +318,24 @@ async fn a_certain_failure_releases_the_claim_and_unmapped_things_are_parked() {
         Some("karel_customer_unmapped")
     );
 }
+
+#[test]
+fn the_committed_samples_are_changes_the_worker_reads() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/karel-push");
+    let mut read = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".message.json") {
+            continue;
+        }
+        let envelope = Envelope::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(envelope.kind, crate::karel::EVENT_KIND);
+        let change: OpportunityChange = serde_json::from_value(envelope.payload).unwrap();
+        assert_eq!(
+            envelope.external_id,
+            format!("{}@{}", change.opportunity_id, change.version)
+        );
+        read += 1;
+    }
+    assert_eq!(read, 5);
+}
