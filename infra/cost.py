@@ -260,11 +260,17 @@ def main():
     graph_server, graph = graph_sandbox.serve(0, samples=False)
     threading.Thread(target=graph_server.serve_forever, daemon=True).start()
     metered["PARTNER_URL_GRAPH"] = f"http://127.0.0.1:{graph_server.server_address[1]}"
+    import insurup as insurup_sandbox
+    insurup_server, _ = insurup_sandbox.serve(0)
+    threading.Thread(target=insurup_server.serve_forever, daemon=True).start()
+    metered["PARTNER_URL_INSURUP"] = f"http://127.0.0.1:{insurup_server.server_address[1]}"
     sample = json.loads((ROOT / "events/whatsapp-inbound/text-message.json").read_text(encoding="utf-8"))
     status_sample = json.loads((ROOT / "events/whatsapp-inbound/status-read.json").read_text(encoding="utf-8"))
     lead_sample = json.loads((ROOT / "events/meta-lead/single-lead.json").read_text(encoding="utf-8"))
     graph_lead = json.loads((ROOT / "events/meta-lead/graph-lead.json").read_text(encoding="utf-8"))
     form_sample = json.loads((ROOT / "events/web-form/form-json.json").read_text(encoding="utf-8"))
+    pbx_sample = json.loads((ROOT / "events/pbx-call/seed-keypress-1.json").read_text(encoding="utf-8"))
+    insurup_sample = json.loads((ROOT / "events/insurup-policy-webhook/policy-created.json").read_text(encoding="utf-8"))
 
     def whatsapp(kind, n):
         out, run = [], uuid.uuid4().hex[:6]
@@ -313,6 +319,34 @@ def main():
             out.append(event)
         return out
 
+    def pbx(keypress, n):
+        """Calls from the demo customer (a known card), each its own call id."""
+        out, run = [], uuid.uuid4().hex[:6]
+        for i in range(n):
+            event = json.loads(json.dumps(pbx_sample))
+            body = json.loads(event["body"])
+            body.update({"callUniqueId": f"COST-{run}-{i}", "keypress": keypress})
+            event["body"] = json.dumps(body)
+            out.append(event)
+        return out
+
+    def insurup(n):
+        """policy.created for the demo InsurUp customer (her card exists after the first), each
+        its own policy, signed with the demo secret."""
+        import hashlib
+        import hmac
+        out, run = [], uuid.uuid4().hex[:6]
+        for i in range(n):
+            body = json.loads(insurup_sample["body"])
+            body["policyId"] = f"pol-cost-{run}-{i}"
+            text = json.dumps(body, ensure_ascii=False)
+            event = json.loads(json.dumps(insurup_sample))
+            event["body"] = text
+            event["headers"]["x-webhook-delivery"] = f"cost-{run}-{i}"
+            event["headers"]["x-webhook-signature"] = hmac.new(b"demo-insurup-secret", text.encode(), hashlib.sha256).hexdigest()
+            out.append(event)
+        return out
+
     whatsapp_pair = ("whatsapp-inbound", "whatsapp-worker", "WHATSAPP_QUEUE_URL")
     # (label, integration, functions, events, billed ms per event: a Graph call is slow)
     scenarios = [
@@ -326,6 +360,11 @@ def main():
          lambda n: forms("new", n), None),
         ("web form: known card", "web form", ("web-form", "web-form-worker", "WEB_FORM_QUEUE_URL"),
          lambda n: forms("known", n), None),
+        # Synchronous: no queue, no worker.
+        ("PBX call: show card", "PBX", ("pbx-call", None, None), lambda n: pbx("1", n), None),
+        ("PBX call: new ticket", "PBX", ("pbx-call", None, None), lambda n: pbx("3", n), None),
+        ("InsurUp: policy issued", "InsurUp", ("insurup-policy-webhook", "insurup-worker", "INSURUP_QUEUE_URL"),
+         insurup, None),
     ]
     per_event = {}
     for kind, integration, (webhook, worker_name, queue_variable), make_events, billed_ms in scenarios:
@@ -340,8 +379,10 @@ def main():
             bench.warm_run(worker_bin, worker_name, metered, bench.worker_events(env, args.events, queue_variable))
             meter.phase = kind
         _, _, inbound_seconds = bench.warm_run(webhook_bin, webhook, metered, events)
-        records = bench.worker_events(env, args.events, queue_variable)
-        _, _, worker_seconds = bench.warm_run(worker_bin, worker_name, metered, records)
+        worker_seconds = 0.0
+        if worker_name:
+            records = bench.worker_events(env, args.events, queue_variable)
+            _, _, worker_seconds = bench.warm_run(worker_bin, worker_name, metered, records)
         usage = meter.usage.get(kind, {})
         n = args.events
         lambda_seconds = (inbound_seconds + worker_seconds) / n
@@ -350,11 +391,11 @@ def main():
             "wru": usage.get("wru", 0) / n, "rru": usage.get("rru", 0) / n,
             "dynamodb_requests": sum(v for k, v in usage.items() if k.startswith("dynamodb.")) / n,
             # the event source's receive + delete, shared by a batch
-            "sqs_requests": usage.get("sqs", 0) / n + 2 / args.batch_size,
+            "sqs_requests": usage.get("sqs", 0) / n + (2 / args.batch_size if worker_name else 0),
             # A browser's form post is preceded by its CORS preflight (x-api-key is not a
             # simple header): one more HTTP API request and invocation.
             "http_api_requests": 2 if integration == "web form" else 1,
-            "lambda_invocations": (2 if integration == "web form" else 1) + 1 / args.batch_size,
+            "lambda_invocations": (2 if integration == "web form" else 1) + (1 / args.batch_size if worker_name else 0),
             "lambda_gb_seconds": (billed_ms or args.billed_ms) / 1000 * LAMBDA_MEMORY_GB,
             "measured_seconds_per_event_on_emulator": lambda_seconds,
             "secrets_calls_counted": usage.get("secrets_calls", 0) / n,
@@ -370,6 +411,7 @@ def main():
         line["items_by_table_and_operation"] = {k[6:]: v / n for k, v in sorted(usage.items()) if k.startswith("items:")}
         per_event[kind] = line
     graph_server.shutdown()
+    insurup_server.shutdown()
     proxy.shutdown()
     print(f"{'event':<26}{'WRU':>7}{'RRU':>7}{'DDB req':>9}{'SQS req':>9}{'Lambda':>8}{'$/M DDB':>9}{'$/M total':>11}")
     for kind, l in per_event.items():

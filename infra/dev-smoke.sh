@@ -129,7 +129,7 @@ body = pathlib.Path("events/karel-push/crm-stage-change.message.json").read_text
 boto3.client("sqs").send_message(QueueUrl=os.environ["KAREL_QUEUE_URL"], MessageBody=body)
 PY
 for _ in $(seq 1 600); do
-  found=$(curl -s "$PARTNER_URL_KAREL/sandbox/opportunities" | grep -o 'onecrm:crm-opp-501' | head -1)
+  found=$(curl -s "$PARTNER_URL_KAREL/sandbox/opportunities" | grep -o 'onecrm:crm-opp-501' | head -1 || true)
   [ -n "$found" ] && break
   sleep 0.5
 done

@@ -108,6 +108,14 @@ fn classify(key: &str) -> KeyKind {
         "apikey",
         "x-api-key",
         "credential",
+        // Payment cards (InsurUp's sync purchase takes one): never kept, whatever the key.
+        "cardnumber",
+        "card_number",
+        "cvc",
+        "cvv",
+        "expirymonth",
+        "expiryyear",
+        "kartno",
     ];
     if secret.iter().any(|s| k.contains(s)) {
         return KeyKind::Secret;
@@ -409,6 +417,17 @@ mod tests {
         mask_json(&mut v);
         assert_eq!(v["profile_name"], "İ*** Ö***");
         assert!(!v.to_string().contains("HBgM"), "{v}");
+    }
+
+    #[test]
+    fn payment_cards_are_removed() {
+        let mut v = json!({ "card": { "cardNumber": "4543600299100712", "cvc": "123", "expiryMonth": "12", "holderName": "A" } });
+        mask_json(&mut v);
+        let text = v.to_string();
+        assert!(
+            !text.contains("4543600299100712") && !text.contains("123"),
+            "{text}"
+        );
     }
 
     #[test]
