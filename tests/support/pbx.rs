@@ -105,6 +105,13 @@ impl CallRepository for CallsInFlight {
     ) -> Result<Page<CallRecord>, PortError> {
         self.inner.call_queue(t, agent, p).await
     }
+    async fn ensure_entry(
+        &self,
+        t: &TenantId,
+        e: &onecrm_domain::timeline::TimelineEntry,
+    ) -> Result<(), PortError> {
+        self.inner.ensure_entry(t, e).await
+    }
     async fn opened_on(&self, t: &TenantId, card: &str) -> Result<Vec<Opened>, PortError> {
         self.inner.opened_on(t, card).await
     }

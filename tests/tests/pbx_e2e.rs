@@ -517,3 +517,64 @@ async fn bad_tokens_sources_and_bodies_are_refused_with_the_field_named_and_logg
     assert_eq!(errors.len(), 2, "each bad body logged");
     assert!(errors.iter().all(|r| r.http_status == Some(400)));
 }
+
+#[tokio::test]
+async fn a_repeat_puts_back_the_timeline_entry_a_stopped_first_delivery_never_wrote() {
+    let (stack, tenant, app, token) = with_mehmet(&[]).await;
+    let (status, _) = call(&app, seed(&token, "S1", "05321112233", "1")).await;
+    assert_eq!(status, 200);
+    // As if the function had stopped between the call event and its timeline entry.
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let pk = format!("T#{}#CARD#c-mehmet", tenant.id);
+    let items = dynamo
+        .query()
+        .table_name(&stack.settings.crm_table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :tl)")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()),
+        )
+        .expression_attribute_values(
+            ":tl",
+            aws_sdk_dynamodb::types::AttributeValue::S("TL#".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    dynamo
+        .delete_item()
+        .table_name(&stack.settings.crm_table)
+        .key("pk", items[0]["pk"].clone())
+        .key("sk", items[0]["sk"].clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(stack
+        .crm()
+        .timeline(&tenant.id, "c-mehmet", 5)
+        .await
+        .unwrap()
+        .is_empty());
+    let (status, answer) = call(&app, seed(&token, "S1", "05321112233", "1")).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("repeated")));
+    let timeline = stack
+        .crm()
+        .timeline(&tenant.id, "c-mehmet", 5)
+        .await
+        .unwrap();
+    assert_eq!(timeline.len(), 1, "back, at the first delivery's time");
+    let (_, _) = call(&app, seed(&token, "S1", "05321112233", "1")).await;
+    assert_eq!(
+        stack
+            .crm()
+            .timeline(&tenant.id, "c-mehmet", 5)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "never doubled"
+    );
+}

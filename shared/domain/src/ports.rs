@@ -353,6 +353,9 @@ pub trait CallRepository: Send + Sync {
         agent: Option<&str>,
         page: PageRequest,
     ) -> Result<Page<crate::pbx::call::CallRecord>, PortError>;
+    /// Writes a call's timeline entry where it belongs (the same key as before: harmless if there).
+    async fn ensure_entry(&self, tenant: &TenantId, entry: &TimelineEntry)
+        -> Result<(), PortError>;
     /// The quotes and tickets opened on a card.
     async fn opened_on(
         &self,

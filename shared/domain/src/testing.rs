@@ -753,6 +753,22 @@ impl CallRepository for MemoryCrm {
         Ok(Page::last(calls))
     }
 
+    async fn ensure_entry(
+        &self,
+        tenant: &TenantId,
+        entry: &TimelineEntry,
+    ) -> Result<(), PortError> {
+        let mut state = lock(&self.0);
+        if !state
+            .timeline
+            .iter()
+            .any(|(t, e)| t == tenant && e.entry_id == entry.entry_id && e.card_id == entry.card_id)
+        {
+            state.timeline.push((tenant.clone(), entry.clone()));
+        }
+        Ok(())
+    }
+
     async fn opened_on(
         &self,
         tenant: &TenantId,

@@ -22,6 +22,7 @@ use onecrm_domain::pbx::call::{CallRecord, CallWrite, CallWriteOutcome, Opened, 
 use onecrm_domain::ports::CallRepository;
 use onecrm_domain::tenant::TenantId;
 use onecrm_domain::time::to_sortable;
+use onecrm_domain::timeline::TimelineEntry;
 
 use super::cursor;
 use super::identity::CLAIM;
@@ -45,6 +46,11 @@ fn queue_pk(t: &TenantId, agent: Option<&str>) -> String {
         None => format!("T#{t}#CALLQ"),
     }
 }
+/// A quote, ticket or lead makes the call's write one transaction; anything else is plain.
+fn opens_anything(write: &CallWrite) -> bool {
+    write.opened.is_some() || write.lead.is_some()
+}
+
 fn counter_pk(t: &TenantId, kind: RecordKind) -> String {
     format!("T#{t}#COUNTER#{}", kind.as_str())
 }
@@ -137,7 +143,9 @@ impl CrmStore {
                 Some("attribute_not_exists(pk)"),
             )?;
         }
-        if let Some(entry) = &write.entry {
+        // A call that opens nothing is one conditional PutItem; its timeline entry follows in a
+        // write of its own (see `record_call`). What opens a record stays all-or-nothing.
+        if let Some(entry) = write.entry.as_ref().filter(|_| opens_anything(write)) {
             tx.put("timeline entry", self.timeline_item(tenant, entry)?, None)?;
         }
         if let Some(opened) = &write.opened {
@@ -160,6 +168,24 @@ impl CrmStore {
             tx.update(COUNTER, update)?;
         }
         Ok(tx)
+    }
+
+    /// The timeline entry of a call that opened nothing, at the stored call's time and card.
+    async fn put_plain_entry(
+        &self,
+        tenant: &TenantId,
+        write: &CallWrite,
+        stored: &CallRecord,
+    ) -> Result<(), PortError> {
+        let Some(entry) = write.entry.as_ref().filter(|_| !opens_anything(write)) else {
+            return Ok(());
+        };
+        if stored.cards.first().map(|c| c.card_id.as_str()) != Some(entry.card_id.as_str()) {
+            return Ok(());
+        }
+        let mut entry = entry.clone();
+        entry.occurred_at = stored.occurred_at;
+        self.ensure_entry(tenant, &entry).await
     }
 
     async fn stored_call(
@@ -284,6 +310,7 @@ impl CallRepository for CrmStore {
             let tx = self.call_transaction(tenant, &write, counter)?;
             match tx.commit(&self.client).await? {
                 Committed::Applied => {
+                    self.put_plain_entry(tenant, &write, &write.record).await?;
                     // A lead's last touch moves forward in its own small write, as for messages.
                     if let (Some(touch), Some(entry)) = (&write.touch, &write.entry) {
                         self.move_last_touch(tenant, &entry.card_id, touch).await?;
@@ -295,7 +322,12 @@ impl CallRepository for CrmStore {
                         .stored_call(tenant, &write.record.call_id, &write.record.event_key)
                         .await?
                     {
-                        Some(stored) => Ok(CallWriteOutcome::Duplicate(stored)),
+                        Some(stored) => {
+                            // The first delivery may have stopped between its two writes: the
+                            // entry is written again where it was (same key), harmless if there.
+                            self.put_plain_entry(tenant, &write, &stored).await?;
+                            Ok(CallWriteOutcome::Duplicate(stored))
+                        }
                         None => Err(PortError::Unavailable(
                             "call event exists but did not read back".into(),
                         )),
@@ -348,6 +380,21 @@ impl CallRepository for CrmStore {
             items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
             next,
         })
+    }
+
+    async fn ensure_entry(
+        &self,
+        tenant: &TenantId,
+        entry: &TimelineEntry,
+    ) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.timeline_item(tenant, entry)?))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
+        Ok(())
     }
 
     async fn opened_on(&self, tenant: &TenantId, card_id: &str) -> Result<Vec<Opened>, PortError> {

@@ -666,9 +666,15 @@ impl Ingress {
                 .refuse(&TenantId::unresolved(), request, trace, 400, &[error])
                 .await;
         };
-        let (mut envelopes, kept, reports) = self.prepare(&admitted, trace);
+        let (mut envelopes, mut kept, reports) = self.prepare(&admitted, trace);
         // The first event is answered now; any others go the usual, durable way.
         let first = (!envelopes.is_empty()).then(|| envelopes.remove(0));
+        // An answered event's durable record is the handler's own conditional write, which
+        // holds the event whole (a PBX call event); the raw copy would only double its cost.
+        // What did not parse, or waits in the queue, keeps its raw delivery.
+        if first.is_some() && envelopes.is_empty() {
+            kept.retain(|k| !matches!(k, Kept::Delivery(_)));
+        }
         let (queued, archived) =
             futures::join!(self.queue.enqueue(&envelopes), self.archive.keep(&kept));
         if let Err(e) = queued.and(archived) {

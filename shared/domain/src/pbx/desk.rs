@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, TraceId};
 use crate::error::PortError;
 use crate::http::HttpReply;
 use crate::ingress::SyncHandler;
@@ -194,28 +194,15 @@ impl CallDesk {
                 readable_number: String::new(),
             }
         });
-        let entry = target.map(|card| TimelineEntry {
-            entry_id: format!("pbx:{}:{}", event.call_id, event.event_key()),
-            card_id: card.card_id.clone(),
-            channel: Channel::Phone,
-            direction: if event.kind == CallEventKind::Outgoing {
-                Direction::Outbound
-            } else {
-                Direction::Inbound
-            },
-            kind: format!("call_{}", event.kind.as_str()),
-            text: summary(event, action, opened.is_some()),
-            external_id: Some(event.call_id.clone()),
-            attachment: None,
-            details: json!({
-                "call_id": event.call_id,
-                "extension": event.extension,
-                "agent_user": agent_user,
-                "keypress": event.keypress,
-                "duration_seconds": event.duration_seconds,
-            }),
-            occurred_at,
-            trace_id: envelope.trace_id.to_string(),
+        let entry = target.map(|card| {
+            call_entry(
+                event,
+                &card.card_id,
+                occurred_at,
+                summary(event, action, opened.is_some()),
+                agent_user.as_deref(),
+                &envelope.trace_id,
+            )
         });
         let record = CallRecord {
             call_id: event.call_id.clone(),
@@ -350,6 +337,41 @@ impl CallDesk {
     }
 }
 
+/// The call on the card's timeline; its key comes from the call and the time, so writing it
+/// again (a repeat repairing a stopped first delivery) lands on the same item.
+fn call_entry(
+    event: &CallEvent,
+    card_id: &str,
+    occurred_at: DateTime<Utc>,
+    text: String,
+    agent_user: Option<&str>,
+    trace: &crate::envelope::TraceId,
+) -> TimelineEntry {
+    TimelineEntry {
+        entry_id: format!("pbx:{}:{}", event.call_id, event.event_key()),
+        card_id: card_id.to_string(),
+        channel: Channel::Phone,
+        direction: if event.kind == CallEventKind::Outgoing {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        },
+        kind: format!("call_{}", event.kind.as_str()),
+        text,
+        external_id: Some(event.call_id.clone()),
+        attachment: None,
+        details: json!({
+            "call_id": event.call_id,
+            "extension": event.extension,
+            "agent_user": agent_user,
+            "keypress": event.keypress,
+            "duration_seconds": event.duration_seconds,
+        }),
+        occurred_at,
+        trace_id: trace.to_string(),
+    }
+}
+
 fn summary(event: &CallEvent, action: CallAction, opens: bool) -> String {
     let what = match event.kind {
         CallEventKind::Outgoing => "Giden arama",
@@ -425,6 +447,21 @@ impl SyncHandler for CallDesk {
             .call_event(tenant_id, &event.call_id, &event_key)
             .await?
         {
+            // A call that opened nothing wrote its timeline entry apart from the call event:
+            // if the first delivery stopped between the two, the repeat puts it back.
+            if stored.opened.is_none() && stored.new_lead.is_none() {
+                if let Some(card) = stored.cards.first() {
+                    let entry = call_entry(
+                        &event,
+                        &card.card_id,
+                        stored.occurred_at,
+                        summary(&event, stored.action, false),
+                        stored.agent_user.as_deref(),
+                        &TraceId::new(stored.trace_id.clone()),
+                    );
+                    self.calls.ensure_entry(tenant_id, &entry).await?;
+                }
+            }
             return Ok(repeat(stored));
         }
         let tenant = self.tenant(tenant_id).await?;
