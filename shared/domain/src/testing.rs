@@ -199,6 +199,7 @@ struct CrmState {
     card_policies: Vec<(TenantId, String, String)>,
     links: HashMap<(TenantId, String), String>,
     karel: HashMap<(TenantId, String), crate::karel::worker::KarelLink>,
+    karel_leases: HashMap<(TenantId, String), DateTime<Utc>>,
 }
 
 /// A CRM store with DynamoDB's all-or-nothing transaction semantics.
@@ -906,9 +907,36 @@ impl crate::karel::worker::KarelLinks for MemoryCrm {
             Some(stored) => stored.state == LinkState::Creating || stored.version < link.version,
         };
         if newer {
+            state.karel_leases.remove(&key);
             state.karel.insert(key, link.clone());
         }
         Ok(newer)
+    }
+
+    async fn lease(
+        &self,
+        tenant: &TenantId,
+        opportunity_id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let mut state = lock(&self.0);
+        let key = (tenant.clone(), opportunity_id.to_string());
+        if !state.karel.contains_key(&key) {
+            return Ok(false);
+        }
+        let now = until - chrono::Duration::seconds(crate::karel::worker::LEASE_SECONDS);
+        if state.karel_leases.get(&key).is_some_and(|held| *held > now) {
+            return Ok(false);
+        }
+        state.karel_leases.insert(key, until);
+        Ok(true)
+    }
+
+    async fn unlease(&self, tenant: &TenantId, opportunity_id: &str) -> Result<(), PortError> {
+        lock(&self.0)
+            .karel_leases
+            .remove(&(tenant.clone(), opportunity_id.to_string()));
+        Ok(())
     }
 
     async fn release(&self, tenant: &TenantId, opportunity_id: &str) -> Result<(), PortError> {

@@ -91,6 +91,50 @@ impl KarelLinks for CrmStore {
         .await
     }
 
+    async fn lease(
+        &self,
+        tenant: &TenantId,
+        opportunity_id: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, PortError> {
+        let now = until - chrono::Duration::seconds(onecrm_domain::karel::worker::LEASE_SECONDS);
+        let leased = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(link_pk(tenant, opportunity_id)))
+            .key("sk", s("LINK"))
+            .update_expression("SET lease_until = :until")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)")
+            .expression_attribute_values(":until", n(until.timestamp_millis()))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .send()
+            .await;
+        match leased {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(port_error("UpdateItem", e)),
+        }
+    }
+
+    async fn unlease(&self, tenant: &TenantId, opportunity_id: &str) -> Result<(), PortError> {
+        let removed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(link_pk(tenant, opportunity_id)))
+            .key("sk", s("LINK"))
+            .update_expression("REMOVE lease_until")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match removed {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(()),
+            Err(e) => Err(port_error("UpdateItem", e)),
+        }
+    }
+
     async fn release(&self, tenant: &TenantId, opportunity_id: &str) -> Result<(), PortError> {
         let deleted = self
             .client

@@ -255,7 +255,8 @@ impl InsurUpClient {
                 token: None,
                 external_id: None,
                 classify: None,
-                idempotent: true,
+                // A refresh spends its token: sent again after a timeout it would only be refused.
+                idempotent: operation != "insurup.token.refresh",
             })
             .await?;
         let tokens: Tokens = serde_json::from_value(response.body).map_err(|e| {
@@ -296,8 +297,15 @@ impl InsurUpClient {
                 .await
             {
                 Ok(tokens) => {
-                    if self.store(tenant, &tokens, version).await? {
-                        return Ok(tokens.access_token);
+                    // The old refresh token is spent now: keep the new pair even if storing it
+                    // fails (this call still works; the next refresh or login recovers).
+                    match self.store(tenant, &tokens, version).await {
+                        Ok(true) => return Ok(tokens.access_token),
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(tenant = %tenant, error = %e, "InsurUp token pair not stored");
+                            return Ok(tokens.access_token);
+                        }
                     }
                     // Another instance stored a pair first: use it (ours is valid too, but the
                     // stored one is what every instance will use next).
@@ -307,8 +315,13 @@ impl InsurUpClient {
                         .map(|s| s.access)
                         .or(Ok(tokens.access_token));
                 }
-                Err(PortError::Unauthorized(_)) => {
-                    // Spent by another instance's refresh? Then its pair is stored by now.
+                // Refused (401, or a 4xx for a spent or expired refresh token): spent by another
+                // instance's refresh? Then its pair is stored by now; else log in again.
+                Err(
+                    PortError::Unauthorized(_)
+                    | PortError::Rejected(_)
+                    | PortError::OutcomeUnknown(_),
+                ) => {
                     if let Ok(newer) = self.newer_than(tenant, version).await {
                         return Ok(newer.access);
                     }

@@ -248,10 +248,11 @@ impl PartnerClient {
         let response = match call.send().await {
             Ok(response) => response,
             Err(e) => {
-                let reason = if e.is_timeout() {
-                    "timed out".to_string()
-                } else if e.is_connect() {
+                // A connect error (a connect timeout too) means nothing was sent.
+                let reason = if e.is_connect() {
                     format!("{NOT_SENT}: {}", without_url(e))
+                } else if e.is_timeout() {
+                    "timed out".to_string()
                 } else {
                     format!("connection failed: {}", without_url(e))
                 };

@@ -108,7 +108,7 @@ impl LeadLanding {
             return Ok(());
         }
         let change = crate::karel::opportunity::OpportunityChange {
-            opportunity_id: format!("lead:{}", lead.external_id),
+            opportunity_id: format!("lead:{}:{}", lead.source.as_str(), lead.external_id),
             version: lead.captured_at.timestamp_millis(),
             trigger: crate::karel::opportunity::Trigger::LeadRequestedService,
             deleted: false,

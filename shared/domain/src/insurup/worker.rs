@@ -99,6 +99,21 @@ impl Customer {
         keys
     }
 
+    /// This customer's facts, missing ones taken from `other` (InsurUp's own record).
+    fn or(self, other: Customer) -> Self {
+        let pick = |mine: Option<String>, theirs: Option<String>| {
+            mine.filter(|v| !v.trim().is_empty()).or(theirs)
+        };
+        Customer {
+            insurup_id: pick(self.insurup_id, other.insurup_id),
+            identity: pick(self.identity, other.identity),
+            phone: pick(self.phone, other.phone),
+            email: pick(self.email, other.email),
+            name: pick(self.name, other.name),
+            company: self.company || other.company,
+        }
+    }
+
     fn from_model(model: &CustomerModel) -> Self {
         Customer {
             insurup_id: None,
@@ -228,6 +243,7 @@ impl InsurUpWorker {
         now: DateTime<Utc>,
     ) -> Result<(CardRef, bool), PortError> {
         let matcher = CardMatcher::new(self.crm.clone());
+        let mut fetched = false;
         for _ in 0..3 {
             let found = matcher.find(tenant, &customer.keys()).await?;
             if let Some(best) = found.best.clone() {
@@ -236,10 +252,12 @@ impl InsurUpWorker {
                     .await?;
                 return Ok((best, false));
             }
-            if customer.name.is_none() {
+            // Asked once: InsurUp's record fills what the event lacks (the name, a phone).
+            if customer.name.is_none() && !fetched {
                 if let Some(id) = customer.insurup_id.clone() {
-                    let fetched = self.source.customer(tenant, &id, trace).await?;
-                    customer = Customer::from_changed(&fetched);
+                    let record = self.source.customer(tenant, &id, trace).await?;
+                    customer = customer.or(Customer::from_changed(&record));
+                    fetched = true;
                     continue;
                 }
             }
@@ -484,6 +502,12 @@ impl InsurUpWorker {
                 };
                 self.policy_event(envelope, card, created, event).await
             }
+            InsurUpEvent::PolicyUpdated(u) if u.endorsement_number < 1 => {
+                Err(PortError::Rejected(format!(
+                    "policy.updated for {} with endorsement number {}: endorsements count from 1 (0 is the issue)",
+                    u.policy_id, u.endorsement_number
+                )))
+            }
             InsurUpEvent::PolicyUpdated(u) => {
                 let (card, created) = match self.policies.policy(tenant, &u.policy_id).await? {
                     Some(policy) => (self.card_ref(tenant, &policy.card_id).await?, false),
@@ -715,7 +739,7 @@ impl InsurUpWorker {
         }
     }
 
-    /// A purchased policy as a Karel opportunity (won), when the tenant uses Karel.
+    /// A purchased policy as a Karel opportunity, when the tenant uses Karel.
     async fn push_purchase(
         &self,
         envelope: &Envelope,
@@ -741,7 +765,9 @@ impl InsurUpWorker {
             .and_then(|c| c.owner);
         let change = crate::karel::opportunity::OpportunityChange {
             opportunity_id: format!("insurup:{}", purchase.proposal_id),
-            version: envelope.received_at.timestamp_millis(),
+            // A purchase happens once: a redelivery (later received) must not look newer than
+            // the CRM's own edits of the opportunity since, which carry their edit times.
+            version: 1,
             trigger: crate::karel::opportunity::Trigger::PolicyPurchased,
             deleted: false,
             card_id: card.card_id.clone(),

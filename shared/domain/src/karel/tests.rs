@@ -73,6 +73,7 @@ impl KarelApi for FakeKarel {
 
 struct World {
     worker: KarelWorker,
+    clock: Arc<FixedClock>,
     karel: Arc<FakeKarel>,
     logs: Arc<MemoryLogSink>,
     archive: Arc<MemoryArchive>,
@@ -122,9 +123,10 @@ async fn world() -> World {
         Arc::new(MemoryArchive::default()),
         Arc::new(FakeKarel::default()),
     );
+    let clock = Arc::new(FixedClock::at("2026-11-24T12:00:30Z"));
     let log = IntegrationLog::new(
         logs.clone(),
-        Arc::new(FixedClock::at("2026-11-24T12:00:30Z")),
+        clock.clone(),
         Arc::new(SequentialIds::default()),
         90,
     );
@@ -139,6 +141,7 @@ async fn world() -> World {
             retention_days: 90,
         },
         karel,
+        clock,
         logs,
         archive,
         tenant,
@@ -264,6 +267,15 @@ async fn a_create_without_a_clear_answer_is_parked_and_never_posted_twice() {
             "timed out".into(),
         ))));
     push(&w, &change(1)).await;
+    // Right away, the create may still be running elsewhere: back to the queue, not parked.
+    let error = w
+        .worker
+        .handle(envelope(&w, &change(2)), 1)
+        .await
+        .unwrap_err();
+    assert!(error.retryable, "{error}");
+    // Longer than any create can take: it had no answer; parked for an operator.
+    w.clock.advance(chrono::Duration::minutes(2));
     push(&w, &change(1)).await;
     push(&w, &change(2)).await;
     assert_eq!(calls(&w).iter().filter(|(op, _)| op == "create").count(), 1);
@@ -338,4 +350,14 @@ fn the_committed_samples_are_changes_the_worker_reads() {
         read += 1;
     }
     assert_eq!(read, 5);
+}
+
+#[tokio::test]
+async fn a_removal_before_its_create_keeps_the_older_create_out_of_karel() {
+    let w = world().await;
+    let mut removed = change(2);
+    removed.deleted = true;
+    push(&w, &removed).await;
+    push(&w, &change(1)).await;
+    assert!(calls(&w).is_empty(), "never created: it was removed first");
 }

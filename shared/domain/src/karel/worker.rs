@@ -29,6 +29,9 @@ use crate::tenant::{KarelSettings, TenantId};
 
 /// Karel's name for the card's external id (`RefCustomerCardId`).
 pub const EXTERNAL_SYSTEM: &str = "karel";
+/// How long one change holds its opportunity (a lease, or a create's claim before it counts as
+/// unanswered): longer than the worker's 30 s timeout.
+pub const LEASE_SECONDS: i64 = 60;
 
 /// How Karel answered when it did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +119,15 @@ pub trait KarelLinks: Send + Sync {
     async fn save(&self, tenant: &TenantId, link: &KarelLink) -> Result<bool, PortError>;
     /// Drops a claim whose create certainly did not happen.
     async fn release(&self, tenant: &TenantId, opportunity_id: &str) -> Result<(), PortError>;
+    /// Holds an existing link until `until` for one change: `false` while another holds it.
+    async fn lease(
+        &self,
+        tenant: &TenantId,
+        opportunity_id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+    /// Ends a lease without a new version (the change failed or waits).
+    async fn unlease(&self, tenant: &TenantId, opportunity_id: &str) -> Result<(), PortError>;
 }
 
 pub struct KarelWorker {
@@ -230,61 +242,116 @@ impl KarelWorker {
         change: &OpportunityChange,
     ) -> Result<Done, PortError> {
         let tenant = &envelope.tenant_id;
-        let trace = &envelope.trace_id;
+        let opportunity = &change.opportunity_id;
         let Some(settings) = self.settings(tenant).await? else {
             return Ok(Done::Parked(
                 "karel_not_configured",
                 format!("tenant {tenant} has no Karel settings; configure them, then replay"),
             ));
         };
-        let link = self.links.link(tenant, &change.opportunity_id).await?;
-        if let Some(link) = &link {
-            if link.state == LinkState::Creating {
-                return Ok(Done::Parked(
-                    "karel_outcome_unknown",
-                    format!(
-                        "a create of {} got no clear answer from Karel, so it may exist there: find it by the tag {} and set its id (onecrm-admin set-karel-link), or release the claim, then replay",
-                        change.opportunity_id,
-                        crm_tag(&change.opportunity_id)
-                    ),
-                ));
+        let now = self.log.clock().now();
+        let link = self.links.link(tenant, opportunity).await?;
+        if let Some(done) = self.settled(link.as_ref(), change, now)? {
+            return Ok(done);
+        }
+        match link {
+            Some(link) if link.state == LinkState::Active && link.karel_id.is_some() => {
+                // One change of an opportunity at a time: SQS may hand two to two instances,
+                // and the older must not reach Karel last.
+                if !self
+                    .links
+                    .lease(tenant, opportunity, now + Duration::seconds(LEASE_SECONDS))
+                    .await?
+                {
+                    return Err(PortError::Unavailable(format!(
+                        "another change of {opportunity} is being applied in Karel; this one follows it"
+                    )));
+                }
+                let current = self.links.link(tenant, opportunity).await?;
+                let result = match self.settled(current.as_ref(), change, now) {
+                    Ok(Some(done)) => Ok(done),
+                    Ok(None) => match current {
+                        Some(current) => self.apply(envelope, change, &settings, current).await,
+                        None => Err(PortError::Unavailable(format!(
+                            "{opportunity}'s link vanished"
+                        ))),
+                    },
+                    Err(e) => Err(e),
+                };
+                // A successful change saved the link, which ends the lease; anything else ends it.
+                if !matches!(result, Ok(Done::Updated(_) | Done::Deleted(_))) {
+                    self.links.unlease(tenant, opportunity).await?;
+                }
+                result
             }
-            if link.version >= change.version {
-                return Ok(Done::Ignored(format!(
-                    "version {} is not newer than the {} applied in Karel",
-                    change.version, link.version
+            Some(_) => Ok(Done::Ignored(
+                "deleted in Karel; a removed opportunity is not created again".into(),
+            )),
+            None if change.deleted => {
+                // Remembered, so an older change arriving later does not create it.
+                let tombstone = KarelLink {
+                    opportunity_id: opportunity.clone(),
+                    state: LinkState::Deleted,
+                    karel_id: None,
+                    version: change.version,
+                    value_ids: BTreeMap::new(),
+                    updated_at: now,
+                };
+                if self.links.claim(tenant, &tombstone).await? {
+                    Ok(Done::Ignored("removed before it reached Karel".into()))
+                } else {
+                    Err(PortError::Unavailable(format!(
+                        "{opportunity} is being created in Karel; its removal follows"
+                    )))
+                }
+            }
+            None => self.create(envelope, change, &settings, now).await,
+        }
+    }
+
+    /// What a change needs no call for: a create in flight (retry shortly) or without an
+    /// answer (parked), a version already applied.
+    fn settled(
+        &self,
+        link: Option<&KarelLink>,
+        change: &OpportunityChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Done>, PortError> {
+        let Some(link) = link else {
+            return Ok(None);
+        };
+        if link.state == LinkState::Creating {
+            if now - link.updated_at < Duration::seconds(LEASE_SECONDS) {
+                return Err(PortError::Unavailable(format!(
+                    "{} is being created in Karel; this change follows it",
+                    change.opportunity_id
                 )));
             }
+            return Ok(Some(Done::Parked(
+                "karel_outcome_unknown",
+                format!(
+                    "a create of {} got no clear answer from Karel, so it may exist there: find it by the tag {} and set its id (onecrm-admin set-karel-link), or release the claim, then replay",
+                    change.opportunity_id,
+                    crm_tag(&change.opportunity_id)
+                ),
+            )));
         }
-        if change.deleted {
-            return match link.and_then(|l| {
-                l.karel_id
-                    .filter(|_| l.state == LinkState::Active)
-                    .map(|id| (id, l))
-            }) {
-                None => Ok(Done::Ignored("removed before it reached Karel".into())),
-                Some((id, mut link)) => match self
-                    .api
-                    .delete(tenant, id, settings.delete_collections, trace)
-                    .await
-                {
-                    Ok(()) => {
-                        link.state = LinkState::Deleted;
-                        link.version = change.version;
-                        link.updated_at = self.log.clock().now();
-                        self.links.save(tenant, &link).await?;
-                        Ok(Done::Deleted(id))
-                    }
-                    Err(failure) => self.failed(failure, "delete"),
-                },
-            };
+        if link.version >= change.version {
+            return Ok(Some(Done::Ignored(format!(
+                "version {} is not newer than the {} applied in Karel",
+                change.version, link.version
+            ))));
         }
-        if link.as_ref().is_some_and(|l| l.state == LinkState::Deleted) {
-            return Ok(Done::Ignored(
-                "deleted in Karel; a removed opportunity is not created again".into(),
-            ));
-        }
-        // Who the customer and the representative are in Karel.
+        Ok(None)
+    }
+
+    /// The customer's and the representative's Karel card ids, or why the change waits.
+    async fn parties(
+        &self,
+        tenant: &TenantId,
+        change: &OpportunityChange,
+        settings: &KarelSettings,
+    ) -> Result<Result<(i64, i64), Done>, PortError> {
         let card = self.crm.card(tenant, &change.card_id).await?;
         let Some(customer) = card
             .as_ref()
@@ -292,10 +359,10 @@ impl KarelWorker {
             .and_then(|id| id.parse::<i64>().ok())
             .or_else(|| settings.customers.get(&change.card_id).copied())
         else {
-            return Ok(Done::Parked(
+            return Ok(Err(Done::Parked(
                 "karel_customer_unmapped",
                 format!("card {} has no Karel customer card id (external id \"karel\" or onecrm-admin map-karel --card); set it, then replay", change.card_id),
-            ));
+            )));
         };
         let representative = change
             .owner
@@ -303,100 +370,145 @@ impl KarelWorker {
             .and_then(|o| settings.representatives.get(o).copied())
             .or(settings.default_representative);
         let Some(representative) = representative else {
-            return Ok(Done::Parked(
+            return Ok(Err(Done::Parked(
                 "karel_representative_unmapped",
                 format!("owner {:?} has no Karel representative and the tenant has no default; map it, then replay", change.owner),
-            ));
+            )));
         };
-        match link {
-            Some(link) if link.state == LinkState::Active && link.karel_id.is_some() => {
-                let id = link.karel_id.unwrap_or_default();
-                let body = match karel_body(
-                    change,
-                    customer,
-                    representative,
-                    &settings,
-                    &link.value_ids,
-                ) {
-                    Ok(body) => body,
-                    Err(why) => return Ok(Done::Parked("karel_mapping", why)),
-                };
-                match self.api.update(tenant, id, &body, trace).await {
-                    Ok(()) => {
-                        let value_ids = match self.api.custom_field_values(tenant, id, trace).await
-                        {
-                            Ok(listed) => value_ids_by_field(&settings, &listed),
-                            Err(_) => link.value_ids.clone(),
-                        };
-                        let saved = KarelLink {
-                            version: change.version,
-                            value_ids,
-                            updated_at: self.log.clock().now(),
-                            ..link
-                        };
-                        self.links.save(tenant, &saved).await?;
-                        Ok(Done::Updated(id))
-                    }
-                    Err(failure) => self.failed(failure, "update"),
+        Ok(Ok((customer, representative)))
+    }
+
+    /// An update or a delete of an opportunity Karel has, under the lease.
+    async fn apply(
+        &self,
+        envelope: &Envelope,
+        change: &OpportunityChange,
+        settings: &KarelSettings,
+        link: KarelLink,
+    ) -> Result<Done, PortError> {
+        let tenant = &envelope.tenant_id;
+        let trace = &envelope.trace_id;
+        let id = link.karel_id.unwrap_or_default();
+        if change.deleted {
+            return match self
+                .api
+                .delete(tenant, id, settings.delete_collections, trace)
+                .await
+            {
+                Ok(()) => {
+                    let deleted = KarelLink {
+                        state: LinkState::Deleted,
+                        version: change.version,
+                        updated_at: self.log.clock().now(),
+                        ..link
+                    };
+                    self.links.save(tenant, &deleted).await?;
+                    Ok(Done::Deleted(id))
                 }
+                Err(failure) => self.failed(failure, "delete"),
+            };
+        }
+        let (customer, representative) = match self.parties(tenant, change, settings).await? {
+            Ok(parties) => parties,
+            Err(done) => return Ok(done),
+        };
+        // A mapped field without Karel's value id yet (the read after the create failed): ask
+        // first, or the update would add a second value.
+        let mut value_ids = link.value_ids.clone();
+        let missing = change.custom_fields.keys().any(|name| {
+            settings
+                .custom_fields
+                .get(name)
+                .is_some_and(|f| !value_ids.contains_key(&f.id))
+        });
+        if missing {
+            if let Ok(listed) = self.api.custom_field_values(tenant, id, trace).await {
+                value_ids.extend(value_ids_by_field(settings, &listed));
             }
-            _ => {
-                let body = match karel_body(
-                    change,
-                    customer,
-                    representative,
-                    &settings,
-                    &BTreeMap::new(),
-                ) {
-                    Ok(body) => body,
-                    Err(why) => return Ok(Done::Parked("karel_mapping", why)),
-                };
-                let claim = KarelLink {
-                    opportunity_id: change.opportunity_id.clone(),
-                    state: LinkState::Creating,
-                    karel_id: None,
+        }
+        let body = match karel_body(change, customer, representative, settings, &value_ids) {
+            Ok(body) => body,
+            Err(why) => return Ok(Done::Parked("karel_mapping", why)),
+        };
+        match self.api.update(tenant, id, &body, trace).await {
+            Ok(()) => {
+                if let Ok(listed) = self.api.custom_field_values(tenant, id, trace).await {
+                    value_ids.extend(value_ids_by_field(settings, &listed));
+                }
+                let saved = KarelLink {
                     version: change.version,
-                    value_ids: BTreeMap::new(),
+                    value_ids,
                     updated_at: self.log.clock().now(),
+                    ..link
                 };
-                if !self.links.claim(tenant, &claim).await? {
-                    return Err(PortError::Unavailable(format!(
-                        "another delivery is creating {} in Karel; this change follows it",
-                        change.opportunity_id
-                    )));
-                }
-                match self.api.create(tenant, &body, trace).await {
-                    Ok(id) => {
-                        let value_ids = match self.api.custom_field_values(tenant, id, trace).await {
-                            Ok(listed) => value_ids_by_field(&settings, &listed),
-                            Err(_) => BTreeMap::new(),
-                        };
-                        let created = KarelLink {
-                            state: LinkState::Active,
-                            karel_id: Some(id),
-                            value_ids,
-                            updated_at: self.log.clock().now(),
-                            ..claim
-                        };
-                        self.links.save(tenant, &created).await?;
-                        Ok(Done::Created(id))
-                    }
-                    // No clear answer: it may exist in Karel. The claim stays, so nothing
-                    // posts it again; an operator looks first.
-                    Err(KarelFailure::Port(PortError::OutcomeUnknown(why))) => Ok(Done::Parked(
-                        "karel_outcome_unknown",
-                        format!(
-                            "{why}: Karel may have created {} (tag {}); find it and set its id (onecrm-admin set-karel-link), or release the claim, then replay",
-                            change.opportunity_id,
-                            crm_tag(&change.opportunity_id)
-                        ),
-                    )),
-                    Err(failure) => {
-                        // Certainly not created: the next delivery may try again.
-                        self.links.release(tenant, &change.opportunity_id).await?;
-                        self.failed(failure, "create")
-                    }
-                }
+                self.links.save(tenant, &saved).await?;
+                Ok(Done::Updated(id))
+            }
+            Err(failure) => self.failed(failure, "update"),
+        }
+    }
+
+    async fn create(
+        &self,
+        envelope: &Envelope,
+        change: &OpportunityChange,
+        settings: &KarelSettings,
+        now: DateTime<Utc>,
+    ) -> Result<Done, PortError> {
+        let tenant = &envelope.tenant_id;
+        let trace = &envelope.trace_id;
+        let (customer, representative) = match self.parties(tenant, change, settings).await? {
+            Ok(parties) => parties,
+            Err(done) => return Ok(done),
+        };
+        let body = match karel_body(change, customer, representative, settings, &BTreeMap::new()) {
+            Ok(body) => body,
+            Err(why) => return Ok(Done::Parked("karel_mapping", why)),
+        };
+        let claim = KarelLink {
+            opportunity_id: change.opportunity_id.clone(),
+            state: LinkState::Creating,
+            karel_id: None,
+            version: change.version,
+            value_ids: BTreeMap::new(),
+            updated_at: now,
+        };
+        if !self.links.claim(tenant, &claim).await? {
+            return Err(PortError::Unavailable(format!(
+                "another delivery is creating {} in Karel; this change follows it",
+                change.opportunity_id
+            )));
+        }
+        match self.api.create(tenant, &body, trace).await {
+            Ok(id) => {
+                let value_ids = match self.api.custom_field_values(tenant, id, trace).await {
+                    Ok(listed) => value_ids_by_field(settings, &listed),
+                    Err(_) => BTreeMap::new(),
+                };
+                let created = KarelLink {
+                    state: LinkState::Active,
+                    karel_id: Some(id),
+                    value_ids,
+                    updated_at: self.log.clock().now(),
+                    ..claim
+                };
+                self.links.save(tenant, &created).await?;
+                Ok(Done::Created(id))
+            }
+            // No clear answer: it may exist in Karel. The claim stays, so nothing posts it
+            // again; an operator looks first.
+            Err(KarelFailure::Port(PortError::OutcomeUnknown(why))) => Ok(Done::Parked(
+                "karel_outcome_unknown",
+                format!(
+                    "{why}: Karel may have created {} (tag {}); find it and set its id (onecrm-admin set-karel-link), or release the claim, then replay",
+                    change.opportunity_id,
+                    crm_tag(&change.opportunity_id)
+                ),
+            )),
+            Err(failure) => {
+                // Certainly not created: the next delivery may try again.
+                self.links.release(tenant, &change.opportunity_id).await?;
+                self.failed(failure, "create")
             }
         }
     }
