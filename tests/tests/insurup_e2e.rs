@@ -511,3 +511,111 @@ async fn an_expiring_token_is_refreshed_once_and_a_spent_refresh_token_falls_bac
         2
     );
 }
+
+/// InsurUp's agent-user tokens as they behave: a login or a refresh issues a new pair, each
+/// refresh token works once, and refreshes answer slowly enough for two instances to overlap.
+#[derive(Clone, Default)]
+struct Issuer {
+    live: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    issued: Arc<AtomicUsize>,
+    refresh: bool,
+}
+
+impl Respond for Issuer {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut live = self.live.lock().unwrap();
+        if self.refresh {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            if !live.remove(body["refreshToken"].as_str().unwrap_or("")) {
+                return ResponseTemplate::new(401)
+                    .set_body_json(json!({ "status": 401, "detail": "Refresh token geçersiz." }));
+            }
+        }
+        let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        live.insert(format!("rt-{n}"));
+        // A login's pair is due at once (expiresIn 1 s); a refreshed pair lasts.
+        let expires = if self.refresh { 600 } else { 1 };
+        ResponseTemplate::new(200)
+            .set_body_json(tokens(&format!("at-{n}"), &format!("rt-{n}"), expires))
+            .set_delay(std::time::Duration::from_millis(if self.refresh {
+                300
+            } else {
+                0
+            }))
+    }
+}
+
+#[tokio::test]
+async fn two_instances_refreshing_at_once_lose_no_token() {
+    let (stack, tenant, queue) = setup(false).await;
+    let _ = stack.insurup(&queue, &tenant).await;
+    let server = MockServer::start().await;
+    let login = Issuer::default();
+    let refresh = Issuer {
+        refresh: true,
+        ..login.clone()
+    };
+    Mock::given(method("POST"))
+        .and(path("/api/authentication:agent-user/login"))
+        .respond_with(login.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/authentication:agent-user/refresh"))
+        .respond_with(refresh)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/customers/{AYSE}")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "customerId": AYSE, "firstName": "Ayşe" })),
+        )
+        .mount(&server)
+        .await;
+    let trace = TraceId::new(uuid::Uuid::now_v7().to_string());
+    let (one, two) = (
+        stack.insurup_client(&server.uri()),
+        stack.insurup_client(&server.uri()),
+    );
+    one.customer(&tenant.id, AYSE, &trace).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    // Both find the pair due and refresh with the same refresh token at the same moment: one
+    // wins the rotation, the other is refused and takes the stored pair (or logs in again).
+    let (a, b) = tokio::join!(
+        one.customer(&tenant.id, AYSE, &trace),
+        two.customer(&tenant.id, AYSE, &trace)
+    );
+    a.unwrap();
+    b.unwrap();
+    let stored = aws_sdk_dynamodb::Client::new(&stack.sdk)
+        .get_item()
+        .table_name(&stack.settings.crm_table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{}#TOKEN#insurup", tenant.id)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("TOKEN".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let stored_refresh = stored["refresh_token"].as_s().unwrap().clone();
+    assert!(
+        login.live.lock().unwrap().contains(&stored_refresh),
+        "the stored refresh token {stored_refresh} is one InsurUp still accepts"
+    );
+    let refreshes = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/authentication:agent-user/refresh")
+        .count();
+    assert_eq!(refreshes, 2, "both refreshed at once (one was refused)");
+}
