@@ -454,25 +454,9 @@ async fn an_expiring_token_is_refreshed_once_and_a_spent_refresh_token_falls_bac
         .respond_with(ResponseTemplate::new(200).set_body_json(tokens("at-1", "rt-1", 1)))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/authentication:agent-user/refresh"))
-        .respond_with(RotatingRefresh(AtomicUsize::new(0)))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/api/customers/{AYSE}")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "customerId": AYSE, "firstName": "Ayşe" })),
-        )
-        .mount(&server)
-        .await;
-    let trace = TraceId::new(uuid::Uuid::now_v7().to_string());
     // Two Lambda sandboxes: each its own client, one token store.
-    let (one, two) = (
-        stack.insurup_client(&server.uri()),
-        stack.insurup_client(&server.uri()),
-    );
+    let (one, two, trace) =
+        two_instances(&stack, &server, RotatingRefresh(AtomicUsize::new(0))).await;
     one.customer(&tenant.id, AYSE, &trace).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(900)).await;
     two.customer(&tenant.id, AYSE, &trace).await.unwrap();
@@ -560,24 +544,7 @@ async fn two_instances_refreshing_at_once_lose_no_token() {
         .respond_with(login.clone())
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/authentication:agent-user/refresh"))
-        .respond_with(refresh)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/api/customers/{AYSE}")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "customerId": AYSE, "firstName": "Ayşe" })),
-        )
-        .mount(&server)
-        .await;
-    let trace = TraceId::new(uuid::Uuid::now_v7().to_string());
-    let (one, two) = (
-        stack.insurup_client(&server.uri()),
-        stack.insurup_client(&server.uri()),
-    );
+    let (one, two, trace) = two_instances(&stack, &server, refresh).await;
     one.customer(&tenant.id, AYSE, &trace).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(900)).await;
     // Both find the pair due and refresh with the same refresh token at the same moment: one
@@ -618,4 +585,35 @@ async fn two_instances_refreshing_at_once_lose_no_token() {
         .filter(|r| r.url.path() == "/api/authentication:agent-user/refresh")
         .count();
     assert_eq!(refreshes, 2, "both refreshed at once (one was refused)");
+}
+
+/// `refresh` as InsurUp's refresh endpoint, Ayşe as a customer, and two clients (two Lambda
+/// sandboxes) sharing one token store.
+async fn two_instances(
+    stack: &Stack,
+    server: &MockServer,
+    refresh: impl Respond + 'static,
+) -> (
+    Arc<onecrm_adapters::partner::insurup::InsurUpClient>,
+    Arc<onecrm_adapters::partner::insurup::InsurUpClient>,
+    TraceId,
+) {
+    Mock::given(method("POST"))
+        .and(path("/api/authentication:agent-user/refresh"))
+        .respond_with(refresh)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/customers/{AYSE}")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "customerId": AYSE, "firstName": "Ayşe" })),
+        )
+        .mount(server)
+        .await;
+    (
+        stack.insurup_client(&server.uri()),
+        stack.insurup_client(&server.uri()),
+        TraceId::new(uuid::Uuid::now_v7().to_string()),
+    )
 }
