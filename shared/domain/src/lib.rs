@@ -16,6 +16,7 @@ pub mod ingress;
 pub mod insurup;
 pub mod karel;
 pub mod log;
+pub mod logo;
 pub mod mask;
 pub mod meta;
 pub mod meta_lead;

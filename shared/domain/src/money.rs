@@ -31,6 +31,48 @@ impl Money {
     }
 }
 
+/// Reading partner JSON amounts exactly: a JSON number or numeric string is taken as its text
+/// (serde on the body text with `RawValue`), so no amount passes through a float. Use with
+/// `#[serde(deserialize_with = "...")]` on types read from the text itself.
+pub mod exact {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::value::RawValue;
+
+    /// The amount's text as written (`12300.48`, `"1.250,50"`); `None` for null or absent.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let raw: Option<Box<RawValue>> = Deserialize::deserialize(d)?;
+        Ok(raw
+            .map(|r| {
+                let text = r.get().trim();
+                text.strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .unwrap_or(text)
+                    .to_string()
+            })
+            .filter(|t| t != "null"))
+    }
+
+    fn parse<E: serde::de::Error>(text: &str) -> Result<Decimal, E> {
+        super::Money::parse_amount(text)
+            .or_else(|| Decimal::from_scientific(text).ok())
+            .ok_or_else(|| E::custom(format!("expected a decimal amount, found {text}")))
+    }
+
+    pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        match text(d)? {
+            Some(t) => parse(&t),
+            None => Err(serde::de::Error::custom(
+                "expected a decimal amount, found null",
+            )),
+        }
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        text(d)?.map(|t| parse(&t)).transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

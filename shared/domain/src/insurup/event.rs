@@ -4,36 +4,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::value::RawValue;
+use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
 use crate::ingress::json::strict;
-
-/// A decimal from a JSON number or numeric string, exactly as written.
-fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-    let raw: Box<RawValue> = Deserialize::deserialize(d)?;
-    let text = raw.get().trim();
-    let text = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
-    text.parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(text))
-        .map_err(|_| serde::de::Error::custom(format!("expected a decimal amount, found {text}")))
-}
-
-fn optional_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-    let raw: Option<Box<RawValue>> = Deserialize::deserialize(d)?;
-    match raw {
-        None => Ok(None),
-        Some(raw) if raw.get().trim() == "null" => Ok(None),
-        Some(raw) => {
-            let mut de = serde_json::Deserializer::from_str(raw.get());
-            decimal(&mut de).map(Some).map_err(serde::de::Error::custom)
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,9 +42,9 @@ pub struct PolicyCreated {
     pub insurer_identity_number: Option<String>,
     #[serde(default)]
     pub insured_customer_email: Option<String>,
-    #[serde(default, deserialize_with = "optional_decimal")]
+    #[serde(default, deserialize_with = "crate::money::exact::optional")]
     pub net_premium: Option<Decimal>,
-    #[serde(default, deserialize_with = "optional_decimal")]
+    #[serde(default, deserialize_with = "crate::money::exact::optional")]
     pub gross_premium: Option<Decimal>,
     #[serde(default)]
     pub channel: Option<String>,
@@ -90,9 +64,9 @@ pub struct PolicyUpdated {
     pub endorsement_number: i64,
     #[serde(default)]
     pub is_cancel: bool,
-    #[serde(deserialize_with = "decimal")]
+    #[serde(deserialize_with = "crate::money::exact::decimal")]
     pub net_premium: Decimal,
-    #[serde(deserialize_with = "decimal")]
+    #[serde(deserialize_with = "crate::money::exact::decimal")]
     pub gross_premium: Decimal,
     #[serde(default)]
     pub insured_identity_number: Option<String>,
@@ -160,9 +134,9 @@ pub struct CustomerModel {
 #[serde(rename_all = "camelCase")]
 pub struct Premium {
     pub installment_number: i64,
-    #[serde(deserialize_with = "decimal")]
+    #[serde(deserialize_with = "crate::money::exact::decimal")]
     pub net_premium: Decimal,
-    #[serde(deserialize_with = "decimal")]
+    #[serde(deserialize_with = "crate::money::exact::decimal")]
     pub gross_premium: Decimal,
     #[serde(default)]
     pub currency: Option<String>,
