@@ -13,11 +13,11 @@ use onecrm_domain::meta_lead::graph::{classify, GraphError, GraphVerdict};
 use onecrm_domain::meta_lead::lead::{GraphLead, LEAD_FIELDS};
 use onecrm_domain::meta_lead::worker::LeadAdsSource;
 use onecrm_domain::meta_lead::SECRET_INTEGRATION;
-use onecrm_domain::ports::{Secret, SecretStore};
+use onecrm_domain::ports::SecretStore;
 use onecrm_domain::tenant::{secret_name, TenantId};
 use serde_json::Value;
 
-use super::{endpoint, PartnerClient, PartnerRequest, TokenSource, Verdict};
+use super::{endpoint, PartnerClient, PartnerRequest, SecretToken, Verdict};
 
 /// The Graph version the lead fields were checked against; `GRAPH_VERSION` overrides it.
 pub const DEFAULT_GRAPH_VERSION: &str = "v21.0";
@@ -59,34 +59,6 @@ impl GraphLeads {
     }
 }
 
-/// The tenant's Page token, read from its secret (a refresh re-reads it: it may have been put
-/// again since).
-struct PageToken<'a> {
-    secrets: &'a dyn SecretStore,
-    name: String,
-}
-
-#[async_trait]
-impl TokenSource for PageToken<'_> {
-    async fn token(&self, refresh: bool) -> Result<Secret, PortError> {
-        let secret = if refresh {
-            self.secrets.refresh(&self.name).await?
-        } else {
-            self.secrets.get(&self.name).await?
-        };
-        let parsed: Value = serde_json::from_str(secret.expose())
-            .map_err(|_| PortError::Rejected(format!("secret {} is not JSON", self.name)))?;
-        parsed
-            .get("page_access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(Secret::new)
-            .ok_or_else(|| {
-                PortError::Unauthorized(format!("secret {} has no page_access_token", self.name))
-            })
-    }
-}
-
 /// Graph's error body decides; the reason names Graph's code and message.
 fn graph_verdict(status: u16, body: &Value) -> Option<Verdict> {
     let error = GraphError::from_body(body);
@@ -114,9 +86,10 @@ impl LeadAdsSource for GraphLeads {
                 "leadgen id {leadgen_id:?} is not a Graph id"
             )));
         }
-        let token = PageToken {
+        let token = SecretToken {
             secrets: self.secrets.as_ref(),
             name: secret_name(&self.tenant_secret_prefix, tenant, SECRET_INTEGRATION),
+            field: "page_access_token",
         };
         let response = self
             .partner

@@ -14,11 +14,11 @@ use onecrm_domain::error::PortError;
 use onecrm_domain::karel::worker::{KarelApi, KarelFailure};
 use onecrm_domain::karel::SECRET_INTEGRATION;
 use onecrm_domain::log::Integration;
-use onecrm_domain::ports::{Secret, SecretStore};
+use onecrm_domain::ports::SecretStore;
 use onecrm_domain::tenant::{secret_name, TenantId};
 use serde_json::Value;
 
-use super::{endpoint, PartnerClient, PartnerRequest, TokenSource, Verdict};
+use super::{endpoint, PartnerClient, PartnerRequest, SecretToken, Verdict};
 
 pub const DEFAULT_KAREL_URL: &str = "https://crm.karel.cloud";
 const OPPORTUNITIES: &str = "/api/v1/PpOpportunities";
@@ -65,9 +65,10 @@ impl KarelClient {
         external_id: Option<String>,
         idempotent: bool,
     ) -> Result<Value, KarelFailure> {
-        let token = ApiToken {
+        let token = SecretToken {
             secrets: self.secrets.as_ref(),
             name: secret_name(&self.tenant_secret_prefix, tenant, SECRET_INTEGRATION),
+            field: "api_token",
         };
         let sent = self
             .partner
@@ -110,32 +111,6 @@ fn karel_verdict(status: u16, body: &Value) -> Option<Verdict> {
         }
         401 => Some(Verdict::Unauthorized(format!("HTTP 401 {message}"))),
         _ => None,
-    }
-}
-
-struct ApiToken<'a> {
-    secrets: &'a dyn SecretStore,
-    name: String,
-}
-
-#[async_trait]
-impl TokenSource for ApiToken<'_> {
-    async fn token(&self, refresh: bool) -> Result<Secret, PortError> {
-        let secret = if refresh {
-            self.secrets.refresh(&self.name).await?
-        } else {
-            self.secrets.get(&self.name).await?
-        };
-        let parsed: Value = serde_json::from_str(secret.expose())
-            .map_err(|_| PortError::Rejected(format!("secret {} is not JSON", self.name)))?;
-        parsed
-            .get("api_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(Secret::new)
-            .ok_or_else(|| {
-                PortError::Unauthorized(format!("secret {} has no api_token", self.name))
-            })
     }
 }
 

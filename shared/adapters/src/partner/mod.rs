@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use onecrm_domain::envelope::TraceId;
 use onecrm_domain::error::PortError;
 use onecrm_domain::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
-use onecrm_domain::ports::Secret;
+use onecrm_domain::ports::{Secret, SecretStore};
 use onecrm_domain::tenant::TenantId;
 use serde_json::{json, Value};
 
@@ -38,6 +38,35 @@ pub fn endpoint(name: &str, default: &str) -> String {
 #[async_trait]
 pub trait TokenSource: Send + Sync {
     async fn token(&self, refresh: bool) -> Result<Secret, PortError>;
+}
+
+/// A bearer token kept in a tenant's secret as one JSON field (`{"page_access_token"}`,
+/// `{"api_token"}`); a refresh after a 401 re-reads the secret (it may have been put again).
+pub struct SecretToken<'a> {
+    pub secrets: &'a dyn SecretStore,
+    pub name: String,
+    pub field: &'static str,
+}
+
+#[async_trait]
+impl TokenSource for SecretToken<'_> {
+    async fn token(&self, refresh: bool) -> Result<Secret, PortError> {
+        let secret = if refresh {
+            self.secrets.refresh(&self.name).await?
+        } else {
+            self.secrets.get(&self.name).await?
+        };
+        let parsed: Value = serde_json::from_str(secret.expose())
+            .map_err(|_| PortError::Rejected(format!("secret {} is not JSON", self.name)))?;
+        parsed
+            .get(self.field)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| {
+                PortError::Unauthorized(format!("secret {} has no {}", self.name, self.field))
+            })
+    }
 }
 
 pub struct PartnerRequest<'a> {
