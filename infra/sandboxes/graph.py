@@ -14,14 +14,16 @@ events/meta-lead/graph-lead.json and one lead for each committed webhook sample.
 
   graph.py [--port 0] [--port-file FILE]
 """
-import argparse
 import copy
 import http.server
 import json
 import pathlib
 import re
-import signal
+import sys
 import threading
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
@@ -101,12 +103,7 @@ def handler_for(sandbox):
         protocol_version = "HTTP/1.1"
 
         def answer(self, status, body):
-            data = json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json; charset=UTF-8")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            common.answer(self, status, body)
 
         def do_GET(self):  # noqa: N802
             path, _, query = self.path.partition("?")
@@ -158,19 +155,8 @@ def serve(port=0, samples=True):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file")
-    args = ap.parse_args()
-    server, sandbox = serve(args.port)
-    port = server.server_address[1]
-    if args.port_file:
-        pathlib.Path(args.port_file).write_text(str(port))
-    print(f"graph sandbox on http://127.0.0.1:{port} with {len(sandbox.leads)} lead(s)", flush=True)
-    # Stop cleanly on TERM (make dev's shutdown), exit status 0.
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    server.serve_forever()
-    server.server_close()
+    common.run(__doc__, lambda args: serve(args.port),
+               lambda port, sandbox: f"graph sandbox on http://127.0.0.1:{port} with {len(sandbox.leads)} lead(s)")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import json
 import pathlib
 import re
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -40,6 +39,8 @@ import urllib.request
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import common  # noqa: E402
 EMAIL, PASSWORD = "demo@insurup.local", "demo-password"
 READ = re.compile(r"^/api/(customers|policies|proposals)/([^/?]+)$")
 
@@ -129,12 +130,7 @@ def handler_for(sandbox):
         protocol_version = "HTTP/1.1"
 
         def answer(self, status, body):
-            data = json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json; charset=utf-8")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            common.answer(self, status, body)
 
         def do_GET(self):  # noqa: N802
             path = self.path.partition("?")[0]
@@ -200,19 +196,9 @@ def main():
         status, text = send(args.url, args.secret, pathlib.Path(args.file).read_bytes(), args.delivery)
         print(status, text)
         sys.exit(0 if 200 <= status < 300 else 1)
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file")
-    ap.add_argument("--token-seconds", type=int, default=600)
-    args = ap.parse_args()
-    server, _ = serve(args.port, args.token_seconds)
-    port = server.server_address[1]
-    if args.port_file:
-        pathlib.Path(args.port_file).write_text(str(port))
-    print(f"insurup sandbox on http://127.0.0.1:{port} (agent user {EMAIL})", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    server.serve_forever()
-    server.server_close()
+    common.run(__doc__, lambda args: serve(args.port, args.token_seconds),
+               lambda port, _: f"insurup sandbox on http://127.0.0.1:{port} (agent user {EMAIL})",
+               lambda ap: ap.add_argument("--token-seconds", type=int, default=600))
 
 
 if __name__ == "__main__":

@@ -16,14 +16,16 @@
 
   karel.py [--port 0] [--port-file FILE]
 """
-import argparse
 import http.server
 import json
 import pathlib
 import re
-import signal
+import sys
 import threading
 import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 TOKEN = "demo-karel-token"
 ONE = re.compile(r"^/api/v1/PpOpportunities/(\d+)$")
@@ -83,13 +85,7 @@ def handler_for(sandbox):
         protocol_version = "HTTP/1.1"
 
         def answer(self, status, body=None):
-            data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
-            self.send_response(status)
-            if body is not None:
-                self.send_header("content-type", "application/json; charset=utf-8")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            common.answer(self, status, body)
 
         def body(self):
             length = int(self.headers.get("content-length", 0))
@@ -186,18 +182,8 @@ def serve(port=0):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file")
-    args = ap.parse_args()
-    server, _ = serve(args.port)
-    port = server.server_address[1]
-    if args.port_file:
-        pathlib.Path(args.port_file).write_text(str(port))
-    print(f"karel sandbox on http://127.0.0.1:{port} (token {TOKEN})", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    server.serve_forever()
-    server.server_close()
+    common.run(__doc__, lambda args: serve(args.port),
+               lambda port, _: f"karel sandbox on http://127.0.0.1:{port} (token {TOKEN})")
 
 
 if __name__ == "__main__":
