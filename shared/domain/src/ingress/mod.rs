@@ -7,8 +7,10 @@
 //! `unrouted` until the route is registered. Before authentication the work is bounded: a few
 //! route look-ups, no payload in the log, no secret re-read more than once a minute.
 
+mod answer;
 pub mod auth;
 pub mod json;
+mod release;
 mod types;
 
 use std::collections::HashSet;
@@ -576,156 +578,6 @@ impl Ingress {
                     .external_message(details.unwrap_or_default()),
                 )
                 .await;
-        }
-    }
-
-    /// Delivers the events held for `route` to the tenant that now owns it: parsed, queued (or
-    /// kept as unparsed), then released. An event is delivered only if the tenant's own
-    /// credential (its Meta app) is one that authenticated it; others are dropped with an error
-    /// record (another app's tenant could otherwise claim them). Safe to run again: returns how
-    /// many held parts were delivered.
-    pub async fn release_unrouted(&self, route: &TenantRoute) -> Result<usize, PortError> {
-        let Some(target) = self.tenants.resolve_fresh(route).await? else {
-            return Ok(0);
-        };
-        let credential = self.auth.secret_name(&target);
-        let mut delivered = 0;
-        loop {
-            let page = self
-                .archive
-                .unrouted(self.spec.integration(), Some(route), PageRequest::first(25))
-                .await?;
-            if page.items.is_empty() {
-                return Ok(delivered);
-            }
-            for held in page.items {
-                let authentic = match &credential {
-                    Some(name) => held.verified_by.contains(name),
-                    None => true,
-                };
-                if !authentic {
-                    self.archive.release(&held).await?;
-                    self.log
-                        .write(
-                            self.entry(&target.tenant_id, LogResult::Error, &held.trace_id).error(
-                                "unrouted_credential_mismatch",
-                                format!(
-                                    "{} was held from a delivery this tenant's credential did not sign; dropped",
-                                    held.path
-                                ),
-                            ),
-                        )
-                        .await;
-                    continue;
-                }
-                let unit = Unit {
-                    route: route.clone(),
-                    path: held.path.clone(),
-                    raw: held.raw.clone(),
-                    context: held.context.clone(),
-                };
-                let (mut envelopes, mut kept) = (Vec::new(), Vec::new());
-                let report = self.parse_for(
-                    &target.tenant_id,
-                    std::slice::from_ref(&unit),
-                    &held.trace_id,
-                    held.received_at,
-                    held.expires_at,
-                    &mut envelopes,
-                    &mut kept,
-                );
-                for k in &mut kept {
-                    if let Kept::Delivery(d) = k {
-                        d.released = Some(held.id.clone());
-                    }
-                }
-                self.queue.enqueue(&envelopes).await?;
-                self.archive.keep(&kept).await?;
-                self.archive.release(&held).await?;
-                self.log_report(report, &held.trace_id, true, 200).await;
-                delivered += 1;
-            }
-        }
-    }
-
-    /// The synchronous route (a PBX popup): the same admission, then `handler` answers each
-    /// event at once. The handler does its own conditional write, so a repeat is harmless.
-    pub async fn answer(
-        &self,
-        request: &InboundRequest<'_>,
-        trace: &TraceId,
-        handler: &dyn SyncHandler,
-    ) -> HttpReply {
-        let admitted = match self.admit(request, trace).await {
-            Ok(admitted) => admitted,
-            Err(reply) => return reply,
-        };
-        let Some(tenant) = admitted.by_tenant.first().map(|(t, _)| t.clone()) else {
-            let error = FieldError::new("route", "unknown_tenant", "no tenant owns this route");
-            return self
-                .refuse(&TenantId::unresolved(), request, trace, 400, &[error])
-                .await;
-        };
-        let (mut envelopes, mut kept, reports) = self.prepare(&admitted, trace);
-        // The first event is answered now; any others go the usual, durable way.
-        let first = (!envelopes.is_empty()).then(|| envelopes.remove(0));
-        // An answered event's durable record is the handler's own conditional write, which
-        // holds the event whole (a PBX call event); the raw copy would only double its cost.
-        // What did not parse, or waits in the queue, keeps its raw delivery.
-        if first.is_some() && envelopes.is_empty() {
-            kept.retain(|k| !matches!(k, Kept::Delivery(_)));
-        }
-        let (queued, archived) =
-            futures::join!(self.queue.enqueue(&envelopes), self.archive.keep(&kept));
-        if let Err(e) = queued.and(archived) {
-            return self.unavailable(&tenant, trace, &e).await;
-        }
-        // Nothing to answer: the event did not parse. It is kept whole (above); the sender
-        // is told which field was wrong, since a synchronous sender waits for this answer.
-        let refusal = match &first {
-            Some(_) => None,
-            None => reports.iter().find_map(|r| r.first_errors.clone()),
-        };
-        let status = if refusal.is_some() { 400 } else { 200 };
-        for report in reports {
-            // The answered event's own record comes from the handler; a summary only when more
-            // was queued.
-            let with_summary = report.queued > 1 || report.tenant != tenant;
-            self.log_report(report, trace, with_summary, status).await;
-        }
-        let Some(envelope) = first else {
-            return match refusal {
-                Some(errors) => HttpReply::invalid(&errors, trace.as_str()),
-                None => HttpReply::json(
-                    200,
-                    &json!({ "status": "unparsed", "trace_id": trace.as_str() }),
-                ),
-            };
-        };
-        match handler.answer(&envelope).await {
-            Ok((reply, entry)) => {
-                self.log.write(entry.http_status(reply.status)).await;
-                reply
-            }
-            Err(e) if e.is_retryable() => self.unavailable(&tenant, trace, &e).await,
-            // Retrying will not help (a tenant without configuration, a vanished card): say so,
-            // so the sender does not retry forever; the log record tells an operator why.
-            Err(e) => {
-                self.log
-                    .write(
-                        self.entry(&tenant, LogResult::Error, trace)
-                            .error(e.code(), e.to_string())
-                            .http_status(500),
-                    )
-                    .await;
-                HttpReply::error(
-                    500,
-                    e.code(),
-                    "the event cannot be handled; see the integration log",
-                    None,
-                    trace.as_str(),
-                )
-            }
         }
     }
 }

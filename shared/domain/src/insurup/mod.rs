@@ -1,6 +1,8 @@
 //! InsurUp (seed 004, contracts.md §3): policy, proposal, customer and consent events from its
 //! webhooks onto customer cards.
 
+mod customers;
+mod effects;
 pub mod event;
 pub mod policy;
 pub mod webhook;
