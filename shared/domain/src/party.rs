@@ -70,6 +70,8 @@ pub enum LeadSource {
     /// Opened from an InsurUp event (a policy holder no card knew).
     #[serde(rename = "insurup")]
     InsurUp,
+    /// A current account (cari) brought over from Logo ERP.
+    Logo,
     Other,
 }
 
@@ -81,6 +83,7 @@ impl LeadSource {
             LeadSource::WebForm => "web_form",
             LeadSource::Phone => "phone",
             LeadSource::InsurUp => "insurup",
+            LeadSource::Logo => "logo",
             LeadSource::Other => "other",
         }
     }
@@ -167,6 +170,9 @@ pub struct Profile {
     pub job_title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    /// A postal address (from an ERP's current account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 impl Profile {

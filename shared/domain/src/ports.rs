@@ -65,6 +65,11 @@ pub trait TenantDirectory: Send + Sync {
     async fn resolve_fresh(&self, route: &TenantRoute) -> Result<Option<RouteTarget>, PortError> {
         self.resolve(route).await
     }
+    /// Tenants connected to a scheduled integration (Logo, Express), for the nightly fan-out.
+    async fn connected(&self, integration: Integration) -> Result<Vec<TenantId>, PortError> {
+        let _ = integration;
+        Ok(vec![])
+    }
 }
 
 /// The raw-event archive: authenticated deliveries as received (unmasked, encrypted, readable

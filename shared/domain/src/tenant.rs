@@ -194,11 +194,50 @@ pub struct InsurUpSettings {
     pub account_id: String,
 }
 
+/// Logo ERP (seed 000 §3): the firm and period the sync reads, and its rules. The URL and the
+/// credentials are in the tenant's `logo` secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogoSettings {
     pub firm_no: String,
     #[serde(default)]
     pub period_no: Option<String>,
+    /// Who wins when a customer changed on both sides since the last run.
+    #[serde(default)]
+    pub conflict_rule: crate::logo::arp::ConflictRule,
+    /// Prefix of the cari codes the CRM assigns to customers it creates in Logo.
+    #[serde(default = "logo_code_prefix")]
+    pub code_prefix: String,
+    /// Records per Logo page.
+    #[serde(default = "logo_page_size")]
+    pub page_size: u32,
+    /// Whether CRM customers without a Logo code are created in Logo.
+    #[serde(default = "yes")]
+    pub create_in_logo: bool,
+    /// Whether product cards take Logo's stock (needs SQL read permission on the REST user).
+    #[serde(default = "yes")]
+    pub sync_stock: bool,
+}
+
+impl LogoSettings {
+    pub fn new(firm_no: &str, period_no: Option<&str>) -> Self {
+        LogoSettings {
+            firm_no: firm_no.to_string(),
+            period_no: period_no.map(str::to_string),
+            conflict_rule: Default::default(),
+            code_prefix: logo_code_prefix(),
+            page_size: logo_page_size(),
+            create_in_logo: true,
+            sync_stock: true,
+        }
+    }
+}
+
+fn logo_code_prefix() -> String {
+    "CRM.".into()
+}
+
+fn logo_page_size() -> u32 {
+    100
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

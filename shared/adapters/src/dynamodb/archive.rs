@@ -8,10 +8,7 @@
 //! | unrouted event     | `UNROUTED#<integration>#<route key>`           | `<content id>`         | `UNROUTED#<integration>` / `<received>#<id>` |
 //! Everything expires with the log retention (TTL `expires_at`).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use onecrm_domain::envelope::TraceId;
@@ -26,11 +23,8 @@ use onecrm_domain::time::to_sortable;
 use super::cursor;
 use super::*;
 
-/// BatchWriteItem takes at most 25 requests.
-pub const MAX_BATCH_WRITE: usize = 25;
 /// Text per item, well under DynamoDB's 400 KB item limit once keys and attributes are added.
 pub const MAX_TEXT_PER_ITEM: usize = 300 * 1024;
-const UNPROCESSED_ATTEMPTS: u32 = 4;
 /// A held event's reason and context are ours to bound (serde messages quote the input).
 const MAX_NOTE_CHARS: usize = 2000;
 
@@ -118,22 +112,6 @@ fn held_from_item(item: &Item) -> Result<HeldEvent, PortError> {
 }
 
 /// The first item of each `(pk, sk)`: the same event held twice is one item.
-fn unique_keys(items: Vec<Item>) -> Vec<Item> {
-    let key = |i: &Item| {
-        (
-            attr(i, "pk").map(str::to_string),
-            attr(i, "sk").map(str::to_string),
-        )
-    };
-    let mut out: Vec<Item> = Vec::with_capacity(items.len());
-    for item in items {
-        if !out.iter().any(|o| key(o) == key(&item)) {
-            out.push(item);
-        }
-    }
-    out
-}
-
 impl ArchiveStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -217,53 +195,9 @@ impl ArchiveStore {
         item
     }
 
-    /// BatchWriteItem in groups of 25, retrying what DynamoDB leaves unprocessed. One key
-    /// appears once (DynamoDB refuses a batch that names a key twice; the same unparsed event
-    /// twice in one delivery is one held item).
+    /// Every item once, in batches (see `batch.rs`).
     async fn put_all(&self, items: Vec<Item>) -> Result<(), PortError> {
-        let mut requests: Vec<WriteRequest> = Vec::with_capacity(items.len());
-        for item in unique_keys(items) {
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(|e| PortError::Rejected(e.to_string()))?;
-            requests.push(WriteRequest::builder().put_request(put).build());
-        }
-        for batch in requests.chunks(MAX_BATCH_WRITE) {
-            let mut pending = batch.to_vec();
-            for attempt in 0..UNPROCESSED_ATTEMPTS {
-                if attempt > 0 {
-                    let wait = crate::backoff::delay(
-                        attempt,
-                        Duration::from_millis(50),
-                        Duration::from_secs(1),
-                        None,
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| port_error("BatchWriteItem", e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(PortError::Unavailable(format!(
-                    "{} raw event item(s) unprocessed after {UNPROCESSED_ATTEMPTS} attempts",
-                    pending.len()
-                )));
-            }
-        }
-        Ok(())
+        super::batch::put_all(&self.client, &self.table, items).await
     }
 
     async fn held_page(
@@ -417,24 +351,6 @@ impl EventArchive for ArchiveStore {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn a_key_is_written_once_per_batch() {
-        let item = |pk: &str, sk: &str, v: &str| {
-            Item::from([
-                ("pk".to_string(), s(pk)),
-                ("sk".to_string(), s(sk)),
-                ("v".to_string(), s(v)),
-            ])
-        };
-        let unique = unique_keys(vec![
-            item("a", "1", "x"),
-            item("b", "1", "y"),
-            item("a", "1", "z"),
-        ]);
-        assert_eq!(unique.len(), 2);
-        assert_eq!(attr(&unique[0], "v"), Some("x"));
-    }
 
     proptest! {
         #[test]

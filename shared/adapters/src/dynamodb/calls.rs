@@ -14,7 +14,6 @@
 //! gapless, and a repeated call event takes no number at all.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 use onecrm_domain::error::PortError;
 use onecrm_domain::page::{Page, PageRequest};
 use onecrm_domain::party::{Card, IdentityKey};
@@ -31,8 +30,6 @@ use super::*;
 
 /// Counter races one event may lose before it gives up (a PBX retries a 503).
 const COUNTER_ATTEMPTS: usize = 10;
-/// DynamoDB's limit of keys in one `BatchGetItem`.
-pub const MAX_BATCH_GET_KEYS: usize = 100;
 const COUNTER: &str = "counter";
 /// How long one event may keep retrying a contended counter.
 const RECORD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -213,62 +210,15 @@ impl CrmStore {
         tenant: &TenantId,
         card_ids: &[String],
     ) -> Result<Vec<Card>, PortError> {
-        let mut cards = Vec::with_capacity(card_ids.len());
-        for chunk in card_ids.chunks(MAX_BATCH_GET_KEYS) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|id| {
-                    Item::from([
-                        ("pk".to_string(), s(keys::card(tenant, id))),
-                        ("sk".to_string(), s("PROFILE")),
-                    ])
-                })
-                .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| PortError::Rejected(e.to_string()))?,
-            );
-            let mut attempt = 0u32;
-            while let Some(wanted) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, wanted)
-                    .send()
-                    .await
-                    .map_err(|e| port_error("BatchGetItem", e))?;
-                for found in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    cards.push(from_item(found)?);
-                }
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-                if request.is_some() {
-                    attempt += 1;
-                    if attempt > 5 {
-                        return Err(PortError::Unavailable(
-                            "BatchGetItem: keys left unprocessed".into(),
-                        ));
-                    }
-                    tokio::time::sleep(crate::backoff::delay(
-                        attempt,
-                        std::time::Duration::from_millis(20),
-                        std::time::Duration::from_millis(500),
-                        None,
-                    ))
-                    .await;
-                }
-            }
-        }
+        let keys = card_ids
+            .iter()
+            .map(|id| super::batch::key(keys::card(tenant, id), "PROFILE"))
+            .collect();
+        let found = super::batch::get_all(&self.client, &self.table, keys, true, None).await?;
+        let cards = found
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<Card>, _>>()?;
         Ok(cards)
     }
 }

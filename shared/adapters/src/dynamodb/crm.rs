@@ -152,6 +152,14 @@ impl CrmStore {
                 format!("{}#{}", to_sortable(&card.created_at), card.card_id),
             ));
         }
+        if super::logo::awaits_logo_code(card) {
+            // Sparse index of the customers the Logo sync creates in Logo.
+            keys.push(("gsi2pk", keys::logo_pending(tenant)));
+            keys.push((
+                "gsi2sk",
+                format!("{}#{}", to_sortable(&card.created_at), card.card_id),
+            ));
+        }
         let mut item = item(card, "card", &keys)?;
         if let Some(lead) = &card.lead {
             // A number, so "is this touch newer?" is a plain condition (see record_interaction).

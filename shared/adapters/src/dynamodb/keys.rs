@@ -49,6 +49,28 @@ pub fn error_code(t: &TenantId, code: &str) -> String {
     format!("T#{t}#ERR#{code}")
 }
 
+/// The index partition of the tenants connected to a scheduled integration (all tenants').
+pub fn connected(integration: Integration) -> String {
+    format!("CONNECTED#{}", integration.as_str())
+}
+/// Logo sync: the run (checkpoint, lease, watermark), finished runs' reports, product cards,
+/// and the index partitions of customers waiting for a Logo code and of invoices by date.
+pub fn logo_run(t: &TenantId) -> String {
+    format!("T#{t}#LOGO#RUN")
+}
+pub fn logo_reports(t: &TenantId) -> String {
+    format!("T#{t}#LOGO#REPORT")
+}
+pub fn logo_pending(t: &TenantId) -> String {
+    format!("T#{t}#LOGO#PENDING")
+}
+pub fn invoices(t: &TenantId) -> String {
+    format!("T#{t}#INVOICES")
+}
+pub fn product(t: &TenantId, code: &str) -> String {
+    format!("T#{t}#PRODUCT#{code}")
+}
+
 // The raw-event table (see `archive.rs`).
 pub fn raw_delivery(t: &TenantId, trace: &str) -> String {
     format!("T#{t}#RAW#{trace}")

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use onecrm_domain::error::PortError;
+use onecrm_domain::log::Integration;
 use onecrm_domain::ports::TenantDirectory;
 use onecrm_domain::tenant::{RouteTarget, TenantConfig, TenantId, TenantRoute};
 
@@ -43,18 +44,16 @@ impl CrmStore {
         routes: &[TenantRoute],
     ) -> Result<(), PortError> {
         let mut tx = Transaction::new(&self.table);
-        tx.put(
-            "tenant",
-            item(
-                config,
-                "tenant",
-                &[
-                    ("pk", keys::tenant_config(&config.tenant_id)),
-                    ("sk", "CONFIG".into()),
-                ],
-            )?,
-            None,
-        )?;
+        let mut keys = vec![
+            ("pk", keys::tenant_config(&config.tenant_id)),
+            ("sk", "CONFIG".to_string()),
+        ];
+        // Sparse index of the tenants a nightly job serves.
+        if config.integrations.logo.is_some() {
+            keys.push(("gsi1pk", keys::connected(Integration::Logo)));
+            keys.push(("gsi1sk", config.tenant_id.to_string()));
+        }
+        tx.put("tenant", item(config, "tenant", &keys)?, None)?;
         for route in routes {
             let mut route_item = item(&config.route_target(route), "route", &[])?;
             route_item.insert("pk".into(), s(keys::route(route)));
@@ -118,6 +117,35 @@ impl CrmStore {
 
 #[async_trait]
 impl TenantDirectory for CrmStore {
+    async fn connected(&self, integration: Integration) -> Result<Vec<TenantId>, PortError> {
+        let mut tenants = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(keys::connected(integration)))
+                .projection_expression("gsi1sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| port_error("Query", e))?;
+            tenants.extend(
+                out.items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|i| TenantId::parse(i.get("gsi1sk")?.as_s().ok()?).ok()),
+            );
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(tenants);
+            }
+        }
+    }
+
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantConfig>, PortError> {
         if let Some(hit) = self.cache.configs.get(id, TENANT_CACHE_TTL) {
             return Ok(Some(hit));

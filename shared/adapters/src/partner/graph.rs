@@ -108,6 +108,7 @@ impl LeadAdsSource for GraphLeads {
                 external_id: Some(leadgen_id.to_string()),
                 classify: Some(graph_verdict),
                 idempotent: true,
+                form: None,
             })
             .await?;
         serde_json::from_value(response.body)

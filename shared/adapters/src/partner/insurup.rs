@@ -126,6 +126,7 @@ impl InsurUpClient {
                 external_id: Some(id.to_string()),
                 classify: None,
                 idempotent: true,
+                form: None,
             })
             .await?;
         Ok(response.body)
@@ -257,6 +258,7 @@ impl InsurUpClient {
                 classify: None,
                 // A refresh spends its token: sent again after a timeout it would only be refused.
                 idempotent: operation != "insurup.token.refresh",
+                form: None,
             })
             .await?;
         let tokens: Tokens = serde_json::from_value(response.body).map_err(|e| {

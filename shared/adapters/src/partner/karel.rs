@@ -84,6 +84,7 @@ impl KarelClient {
                 external_id,
                 classify: Some(karel_verdict),
                 idempotent,
+                form: None,
             })
             .await;
         match sent {

@@ -8,6 +8,7 @@ mod breaker;
 pub mod graph;
 pub mod insurup;
 pub mod karel;
+pub mod logo;
 mod retry;
 
 use std::sync::Arc;
@@ -87,6 +88,33 @@ pub struct PartnerRequest<'a> {
     /// Whether sending it twice is harmless. A create is not: after a timeout or a 5xx other
     /// than 503 it may have been done, so it is not retried and fails as `OutcomeUnknown`.
     pub idempotent: bool,
+    /// A form-encoded body with Basic authentication (an OAuth token request such as Logo's),
+    /// sent instead of `body`.
+    pub form: Option<Form>,
+}
+
+/// A form-encoded request body. Only the fields named in `logged` reach the integration log;
+/// the rest (passwords, refresh tokens) and the Basic credentials never do.
+pub struct Form {
+    pub fields: Vec<(&'static str, Secret)>,
+    pub logged: &'static [&'static str],
+    /// `Authorization: Basic base64(user:password)` (Logo's client id and secret).
+    pub basic: Option<(String, Secret)>,
+}
+
+impl Form {
+    fn for_log(&self) -> Value {
+        let mut shown = serde_json::Map::new();
+        for (name, value) in &self.fields {
+            let text = if self.logged.contains(name) {
+                value.expose().to_string()
+            } else {
+                "***".to_string()
+            };
+            shown.insert((*name).to_string(), Value::String(text));
+        }
+        Value::Object(shown)
+    }
 }
 
 /// The reason of a request that never reached the partner (no connection): safe to send again.
@@ -105,6 +133,9 @@ pub enum Verdict {
 pub struct PartnerResponse {
     pub status: u16,
     pub body: Value,
+    /// The answer as received, for readers that must not go through `Value`'s floats (Logo's
+    /// amounts are read from the text).
+    pub raw: Vec<u8>,
 }
 
 pub struct PartnerClient {
@@ -271,7 +302,20 @@ impl PartnerClient {
         if let Some(token) = token {
             call = call.bearer_auth(token.expose());
         }
-        if let Some(body) = &request.body {
+        if let Some(form) = &request.form {
+            if let Some((user, password)) = &form.basic {
+                call = call.basic_auth(user, Some(password.expose()));
+            }
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form.fields.iter().map(|(k, v)| (*k, v.expose())))
+                .finish();
+            call = call
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(encoded);
+        } else if let Some(body) = &request.body {
             call = call.json(body);
         }
         let response = match call.send().await {
@@ -349,7 +393,11 @@ impl PartnerClient {
             }
         }
         match status {
-            200..=299 => Ok(PartnerResponse { status, body }),
+            200..=299 => Ok(PartnerResponse {
+                status,
+                body,
+                raw: bytes.to_vec(),
+            }),
             401 => Err(Failure::Unauthorized {
                 status,
                 body,
@@ -390,7 +438,8 @@ impl PartnerClient {
         )
         .attempt(attempts)
         .payload(json!({
-            "request": { "method": request.method.as_str(), "url": redact_url(&request.url), "body": request.body },
+            "request": { "method": request.method.as_str(), "url": redact_url(&request.url),
+                "body": request.form.as_ref().map(Form::for_log).or_else(|| request.body.clone()) },
             "response": { "status": status, "body": response_body },
         }));
         entry.duration_ms = Some(started.elapsed().as_millis() as u64);

@@ -62,6 +62,7 @@ async fn get(
         .send(PartnerRequest {
             classify: None,
             idempotent: true,
+            form: None,
             tenant: &tenant,
             integration: Integration::InsurUp,
             operation: "insurup.customer.get",
@@ -258,6 +259,7 @@ async fn a_client_error_is_not_retried_and_the_log_is_masked() {
         .send(PartnerRequest {
             classify: None,
             idempotent: true,
+            form: None,
             tenant: &tenant,
             integration: Integration::Karel,
             operation: "karel.opportunity.create",

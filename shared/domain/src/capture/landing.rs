@@ -70,7 +70,7 @@ fn channel(source: LeadSource) -> Channel {
         LeadSource::MetaLeadAds => Channel::MetaLeadAds,
         LeadSource::WhatsApp => Channel::WhatsApp,
         LeadSource::Phone => Channel::Phone,
-        LeadSource::WebForm | LeadSource::Other => Channel::WebForm,
+        LeadSource::WebForm | LeadSource::Other | LeadSource::Logo => Channel::WebForm,
         LeadSource::InsurUp => Channel::InsurUp,
     }
 }
@@ -322,6 +322,7 @@ fn new_lead(
             company: lead.company.clone(),
             job_title: lead.job_title.clone(),
             city: lead.city.clone(),
+            address: None,
         },
         lead: Some(LeadDetails {
             source: lead.source,

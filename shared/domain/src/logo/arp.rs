@@ -207,6 +207,11 @@ pub fn new_arp(customer: &CrmCustomer<'_>, code: &str) -> Value {
     body
 }
 
+/// `at` without its fraction of a second (Logo's times have none).
+pub fn whole_seconds(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at)
+}
+
 /// Which side wins when both changed a customer since the last run (a tenant setting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -234,7 +239,8 @@ impl ConflictRule {
         logo_changed: DateTime<Utc>,
         crm_changed: DateTime<Utc>,
     ) -> Option<Winner> {
-        if logo_changed <= last_run || crm_changed <= last_run {
+        // Logo keeps whole seconds: a change in the second the last run started counts.
+        if logo_changed < whole_seconds(last_run) || crm_changed <= last_run {
             return None;
         }
         Some(match self {

@@ -35,6 +35,50 @@ pub struct LogoInvoiceWire {
     pub curr_invoice: Option<i64>,
     #[serde(default)]
     pub cancelled: Option<i64>,
+    /// The lines, with `expandLevel=full`.
+    #[serde(default)]
+    pub transactions: Option<WireLines>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WireLines {
+    #[serde(default)]
+    pub items: Vec<WireLine>,
+}
+
+/// A `TRANSACTIONS` line: `TYPE` 0 is an item, 2 a discount, 4 a service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct WireLine {
+    #[serde(default, rename = "TYPE")]
+    pub kind: Option<i64>,
+    #[serde(default)]
+    pub master_code: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "crate::money::exact::text")]
+    pub quantity: Option<String>,
+    #[serde(default, deserialize_with = "crate::money::exact::text")]
+    pub price: Option<String>,
+    #[serde(default, deserialize_with = "crate::money::exact::text")]
+    pub vat_rate: Option<String>,
+    #[serde(default)]
+    pub unit_code: Option<String>,
+}
+
+/// An invoice line on the card: what was sold, how many, at what price and VAT rate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    pub kind: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub quantity: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    pub price: Decimal,
+    pub vat_rate: Decimal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +95,8 @@ pub struct LogoInvoice {
     pub vat: Decimal,
     pub gross: Decimal,
     pub cancelled: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<InvoiceLine>,
 }
 
 fn logo_date(text: &str) -> Option<NaiveDate> {
@@ -130,6 +176,38 @@ impl LogoInvoiceWire {
             }
             parsed
         });
+        let mut lines = Vec::new();
+        let wire_lines = self.transactions.as_ref().map(|t| t.items.as_slice());
+        for (n, line) in wire_lines.unwrap_or_default().iter().enumerate() {
+            let mut number = |field: &str, value: &Option<String>| match value.as_deref() {
+                None => Some(Decimal::ZERO),
+                Some(text) => {
+                    let parsed = crate::logo::stock::quantity(text);
+                    if parsed.is_none() {
+                        errors.push(FieldError::new(
+                            at(&format!("TRANSACTIONS[{n}].{field}")),
+                            "invalid_number",
+                            format!("{text:?} is not a number"),
+                        ));
+                    }
+                    parsed
+                }
+            };
+            let quantity = number("QUANTITY", &line.quantity);
+            let price = number("PRICE", &line.price);
+            let vat_rate = number("VAT_RATE", &line.vat_rate);
+            if let (Some(quantity), Some(price), Some(vat_rate)) = (quantity, price, vat_rate) {
+                lines.push(InvoiceLine {
+                    kind: line.kind.unwrap_or(0),
+                    code: line.master_code.clone().filter(|c| !c.trim().is_empty()),
+                    description: line.description.clone().filter(|d| !d.trim().is_empty()),
+                    quantity: quantity.normalize(),
+                    unit: line.unit_code.clone().filter(|u| !u.trim().is_empty()),
+                    price,
+                    vat_rate: vat_rate.normalize(),
+                });
+            }
+        }
         if let (Some(net), Some(vat), Some(gross)) = (net, vat, gross) {
             if net + vat != gross {
                 errors.push(FieldError::new(
@@ -165,6 +243,7 @@ impl LogoInvoiceWire {
                 vat,
                 gross,
                 cancelled: self.cancelled.unwrap_or(0) != 0,
+                lines,
             }),
             _ => Err(vec![FieldError::new(
                 at("*"),
@@ -215,6 +294,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(invoice.gross.to_string(), "12300.48");
+        let with_lines = read(
+            r#"{"NUMBER": "SF-9", "DATE": "24.11.2026", "ARP_CODE": "C", "TOTAL_NET": 200, "TOTAL_VAT": 40, "TOTAL_GROSS": 240,
+                "TRANSACTIONS": {"items": [{"TYPE": 0, "MASTER_CODE": "YAĞ-5W30", "QUANTITY": 2, "PRICE": 100.00, "VAT_RATE": 20, "UNIT_CODE": "ADET"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(with_lines.lines[0].quantity, Decimal::from(2));
+        assert_eq!(with_lines.lines[0].price.to_string(), "100.00");
         assert_eq!(invoice.date.to_string(), "2026-11-24");
         let turkish = read(r#"{"NUMBER": "X", "DATE": "2026-11-24 10:00:00", "ARP_CODE": "C", "TOTAL_NET": "1.250,50", "TOTAL_VAT": "250,10", "TOTAL_GROSS": "1.500,60"}"#).unwrap();
         assert_eq!(turkish.net.to_string(), "1250.50");

@@ -1,7 +1,15 @@
-//! Logo ERP (seed 000 §3, contracts.md §5): the nightly sync's rules. So far: current accounts
-//! (cari) both ways, the conflict rule, invoices read exactly with their totals checked, and
-//! invoice totals for the reconciliation report. The client, stock, the job (fan-out, pages,
-//! checkpoints) and the stored report come next (issue 9).
+//! Logo ERP (seed 000 §3, contracts.md §5): the nightly sync. Current accounts (cari) both
+//! ways with a conflict rule, invoices and stock into the CRM, page by page with checkpoints,
+//! and the reconciliation report each run leaves.
 
 pub mod arp;
+pub mod customer;
 pub mod invoice;
+pub mod job;
+pub mod ports;
+pub mod run;
+pub mod stock;
+pub mod worker;
+
+/// The tenant secret holding the Logo URL and credentials (`<prefix><tenant>/logo`).
+pub const SECRET_INTEGRATION: &str = "logo";

@@ -1,0 +1,109 @@
+//! `logo-sync`: two event sources, one function.
+//! - The nightly schedule (EventBridge Scheduler, 02:00 Europe/Istanbul, input
+//!   `{"action": "fan_out"}`; `"full": true` for a full resync of every tenant): one job per
+//!   tenant with a Logo connection onto the jobs queue.
+//! - The jobs queue (batch size 1): runs a tenant's sync page by page until done or until a
+//!   minute before the invocation's deadline, then queues its continuation; the one-customer
+//!   refresh (`refresh_card`) comes the same way. Failures are reported per message
+//!   (`ReportBatchItemFailures`); the last failed delivery goes to the DLQ with an error record.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Error, LambdaEvent};
+use onecrm_adapters::lambda::serve_sqs_batch;
+use onecrm_adapters::partner::logo::LogoClient;
+use onecrm_adapters::wiring::Wiring;
+use onecrm_domain::log::Integration;
+use onecrm_domain::logo::job::LogoSync;
+use onecrm_domain::logo::ports::LogoApi;
+use onecrm_domain::logo::worker::LogoWorker;
+use onecrm_domain::ports::{EventQueue, TenantDirectory};
+use serde_json::{json, Value};
+
+/// Time kept back from the invocation's deadline: the page in flight and the checkpoint.
+const SAFETY_MARGIN: Duration = Duration::from_secs(60);
+
+pub struct App {
+    worker: LogoWorker,
+    tenants: Arc<dyn TenantDirectory>,
+    log: onecrm_domain::log::IntegrationLog,
+    max_receive_count: u32,
+}
+
+impl App {
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let wiring = Wiring::from_env(sdk)?;
+        let api = LogoClient::new(
+            wiring.partner()?,
+            wiring.secrets(),
+            wiring.settings.tenant_secret_prefix.clone(),
+        );
+        let queue = wiring.queue("LOGO_QUEUE_URL")?;
+        let lease = onecrm_adapters::config::number("LOGO_LEASE_SECONDS", 120)?;
+        Self::new(&wiring, Arc::new(api), queue, lease)
+    }
+
+    pub fn new(
+        wiring: &Wiring,
+        api: Arc<dyn LogoApi>,
+        queue: Arc<dyn EventQueue>,
+        lease_seconds: i64,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            worker: LogoWorker {
+                sync: LogoSync {
+                    tenants: wiring.crm.clone(),
+                    api,
+                    store: wiring.crm.clone(),
+                    crm: wiring.crm.clone(),
+                    log: wiring.log.clone(),
+                    lease: onecrm_domain::logo::job::lease(lease_seconds),
+                },
+                queue,
+            },
+            tenants: wiring.crm.clone(),
+            log: wiring.log.clone(),
+            max_receive_count: wiring.max_receive_count()?,
+        })
+    }
+
+    pub fn worker(&self) -> &LogoWorker {
+        &self.worker
+    }
+}
+
+/// When this invocation should stop taking pages.
+fn stop_at(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    // A short invocation (local runs) keeps half its time back instead.
+    let margin = SAFETY_MARGIN.min(left / 2);
+    Instant::now() + left.saturating_sub(margin)
+}
+
+pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let stop = stop_at(event.context.deadline);
+    if event.payload.get("Records").is_some() {
+        let sqs: SqsEvent = serde_json::from_value(event.payload)?;
+        let response = serve_sqs_batch(
+            sqs,
+            Integration::Logo,
+            app.max_receive_count,
+            &app.log,
+            |envelope, _attempt| app.worker.handle(envelope, stop),
+        )
+        .await;
+        return Ok(serde_json::to_value(response)?);
+    }
+    // The schedule's input.
+    let full = event.payload.get("full").and_then(Value::as_bool) == Some(true);
+    let tenants = app.tenants.connected(Integration::Logo).await?;
+    let queued = app.worker.fan_out(&tenants, full).await?;
+    tracing::info!(queued, full, "logo sync fanned out");
+    Ok(json!({ "queued": queued, "full": full }))
+}

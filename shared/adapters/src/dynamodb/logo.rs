@@ -1,0 +1,390 @@
+//! The Logo sync's items in the CRM table:
+//! | item            | pk                          | sk                      | gsi2 (pk / sk)                           |
+//! |-----------------|-----------------------------|-------------------------|------------------------------------------|
+//! | run (checkpoint)| `T#<t>#LOGO#RUN`            | `RUN`                   |                                          |
+//! | finished run    | `T#<t>#LOGO#REPORT`         | `RUN#<finished>#<run>` (TTL) |                                          |
+//! | invoice         | `T#<t>#CARD#<card>`         | `INVOICE#<number>`      | `T#<t>#INVOICES` / `<date>#<number>`     |
+//! | product         | `T#<t>#PRODUCT#<code>`      | `PRODUCT`               |                                          |
+//! | card awaiting a Logo code | (the card)        |                         | `T#<t>#LOGO#PENDING` / `<created>#<card>` |
+//!
+//! Pages are written with BatchWriteItem (see `batch.rs`): their keys come from Logo's codes
+//! and numbers, so a page written twice leaves the same items.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{NaiveDate, Utc};
+use onecrm_domain::error::PortError;
+use onecrm_domain::logo::customer::LOGO;
+use onecrm_domain::logo::ports::{CustomerWrite, InvoiceWrite, LogoStore};
+use onecrm_domain::logo::run::SyncRun;
+use onecrm_domain::logo::stock::Product;
+use onecrm_domain::page::{Page, PageRequest};
+use onecrm_domain::party::{Card, CardKind, IdentityKey};
+use onecrm_domain::ports::CrmRepository;
+use onecrm_domain::tenant::TenantId;
+use onecrm_domain::time::to_sortable;
+use rust_decimal::Decimal;
+
+use super::batch;
+use super::identity::CLAIM;
+use super::tx::{Committed, Transaction};
+use super::*;
+
+/// The sort key of an identity's claim item (see `identity.rs`).
+const CLAIM_SK: &str = "CLAIM";
+/// Finished runs' reports are kept this long.
+const REPORT_DAYS: i64 = 90;
+
+/// Whether the card is a customer the Logo sync should create in Logo.
+pub(super) fn awaits_logo_code(card: &Card) -> bool {
+    card.kind == CardKind::Customer
+        && card.customer.as_ref().is_some_and(|c| c.tax_id.is_some())
+        && !card.external_ids.contains_key(LOGO)
+}
+
+fn claim_item(pk: String, card_id: &str) -> Result<Item, PortError> {
+    item(
+        &serde_json::json!({ "card_id": card_id }),
+        "identity_claim",
+        &[("pk", pk), ("sk", CLAIM_SK.into())],
+    )
+}
+
+impl CrmStore {
+    /// A card's invoices, by number.
+    pub async fn invoices_of(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+    ) -> Result<Vec<onecrm_domain::logo::invoice::LogoInvoice>, PortError> {
+        self.query_as(keys::card(tenant, card_id), "INVOICE#", false, None)
+            .await
+    }
+
+    /// A product card by its Logo code.
+    pub async fn product(
+        &self,
+        tenant: &TenantId,
+        code: &str,
+    ) -> Result<Option<Product>, PortError> {
+        self.get(keys::product(tenant, code), "PRODUCT")
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl LogoStore for CrmStore {
+    async fn run(&self, tenant: &TenantId) -> Result<Option<SyncRun>, PortError> {
+        self.get(keys::logo_run(tenant), "RUN")
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn save_run(
+        &self,
+        tenant: &TenantId,
+        run: &SyncRun,
+        expected: Option<u64>,
+    ) -> Result<bool, PortError> {
+        let item = item(
+            run,
+            "logo_run",
+            &[("pk", keys::logo_run(tenant)), ("sk", "RUN".into())],
+        )?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(version) => put
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(version)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(port_error("PutItem", e)),
+        }
+    }
+
+    async fn claimed(
+        &self,
+        tenant: &TenantId,
+        keys: &[IdentityKey],
+    ) -> Result<HashMap<String, String>, PortError> {
+        let prefix = keys::identity(tenant, &IdentityKey::TaxId(String::new()));
+        let prefix = prefix.trim_end_matches("TAX#").to_string();
+        let wanted = keys
+            .iter()
+            .map(|k| batch::key(keys::identity(tenant, k), CLAIM_SK))
+            .collect();
+        let found =
+            batch::get_all(&self.client, &self.table, wanted, true, Some("pk, card_id")).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|item| {
+                let pk = item.get("pk")?.as_s().ok()?;
+                let card = item.get("card_id")?.as_s().ok()?;
+                Some((pk.strip_prefix(&prefix)?.to_string(), card.clone()))
+            })
+            .collect())
+    }
+
+    async fn put_customers(
+        &self,
+        tenant: &TenantId,
+        writes: &[CustomerWrite],
+    ) -> Result<(), PortError> {
+        let mut items = Vec::with_capacity(writes.len() * 6);
+        for write in writes {
+            let card = &write.card;
+            items.push(self.card_item(tenant, card)?);
+            let card_ref = card.as_ref();
+            for key in card.identity_keys() {
+                items.push(item(
+                    &card_ref,
+                    "identity",
+                    &[
+                        ("pk", keys::identity(tenant, &key)),
+                        ("sk", format!("CARD#{}", card.card_id)),
+                    ],
+                )?);
+            }
+            for key in &write.claims {
+                items.push(claim_item(keys::identity(tenant, key), &card.card_id)?);
+            }
+        }
+        batch::put_all(&self.client, &self.table, items).await
+    }
+
+    async fn put_invoices(
+        &self,
+        tenant: &TenantId,
+        writes: &[InvoiceWrite],
+    ) -> Result<(), PortError> {
+        let mut items = Vec::with_capacity(writes.len());
+        for write in writes {
+            let invoice = &write.invoice;
+            let mut stored = item(
+                invoice,
+                "invoice",
+                &[
+                    ("pk", keys::card(tenant, &write.card_id)),
+                    ("sk", format!("INVOICE#{}", invoice.number)),
+                    ("gsi2pk", keys::invoices(tenant)),
+                    ("gsi2sk", format!("{}#{}", invoice.date, invoice.number)),
+                ],
+            )?;
+            stored.insert("card_id".into(), s(write.card_id.clone()));
+            items.push(stored);
+        }
+        batch::put_all(&self.client, &self.table, items).await
+    }
+
+    async fn put_products(&self, tenant: &TenantId, products: &[Product]) -> Result<(), PortError> {
+        let items = products
+            .iter()
+            .map(|p| {
+                item(
+                    p,
+                    "product",
+                    &[
+                        ("pk", keys::product(tenant, &p.code)),
+                        ("sk", "PRODUCT".into()),
+                    ],
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        batch::put_all(&self.client, &self.table, items).await
+    }
+
+    async fn customers_without_logo_code(
+        &self,
+        tenant: &TenantId,
+        page: PageRequest,
+    ) -> Result<Page<Card>, PortError> {
+        let partition = keys::logo_pending(tenant);
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi2")
+            .key_condition_expression("gsi2pk = :pk")
+            .expression_attribute_values(":pk", s(partition.clone()));
+        let (items, next) = cursor::query_page(query, "gsi2pk", &partition, &page).await?;
+        let cards = items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<Card>, _>>()?;
+        Ok(Page { items: cards, next })
+    }
+
+    async fn link_logo_code(
+        &self,
+        tenant: &TenantId,
+        card_id: &str,
+        code: &str,
+    ) -> Result<(), PortError> {
+        let Some(mut card) = self.card(tenant, card_id).await? else {
+            return Err(PortError::Rejected(format!("card {card_id} vanished")));
+        };
+        if card.external_ids.get(LOGO).map(String::as_str) == Some(code) {
+            return Ok(());
+        }
+        card.external_ids.insert(LOGO.into(), code.into());
+        card.updated_at = Utc::now();
+        let key = IdentityKey::External {
+            system: LOGO.into(),
+            id: code.into(),
+        };
+        let pk = keys::identity(tenant, &key);
+        let mut tx = Transaction::new(&self.table);
+        tx.put_with(
+            CLAIM,
+            claim_item(pk.clone(), card_id)?,
+            Some("attribute_not_exists(pk) OR card_id = :card"),
+            Some(Item::from([(":card".to_string(), s(card_id))])),
+        )?;
+        tx.put(
+            "identity",
+            item(
+                &card.as_ref(),
+                "identity",
+                &[("pk", pk), ("sk", format!("CARD#{card_id}"))],
+            )?,
+            None,
+        )?;
+        tx.put(
+            "card",
+            self.card_item(tenant, &card)?,
+            Some("attribute_exists(pk)"),
+        )?;
+        match tx.commit(&self.client).await? {
+            Committed::Applied | Committed::Duplicate => Ok(()),
+            Committed::ConditionFailed(label) => Err(PortError::Rejected(format!(
+                "Logo code {code} for card {card_id}: {label} condition failed (another card holds the code, or the card vanished)"
+            ))),
+        }
+    }
+
+    async fn invoice_days(
+        &self,
+        tenant: &TenantId,
+        from: NaiveDate,
+    ) -> Result<BTreeMap<NaiveDate, (u64, Decimal)>, PortError> {
+        let partition = keys::invoices(tenant);
+        let mut days: BTreeMap<NaiveDate, (u64, Decimal)> = BTreeMap::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi2")
+                .key_condition_expression("gsi2pk = :pk AND gsi2sk >= :from")
+                .expression_attribute_values(":pk", s(partition.clone()))
+                .expression_attribute_values(":from", s(from.to_string()))
+                .projection_expression("#date, gross, cancelled")
+                .expression_attribute_names("#date", "date")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| port_error("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                let cancelled = item
+                    .get("cancelled")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false);
+                let (Some(date), Some(gross)) = (
+                    text("date").and_then(|d| d.parse::<NaiveDate>().ok()),
+                    text("gross").and_then(|g| g.parse::<Decimal>().ok()),
+                ) else {
+                    continue;
+                };
+                if !cancelled {
+                    let day = days.entry(date).or_default();
+                    day.0 += 1;
+                    day.1 += gross;
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(days);
+            }
+        }
+    }
+
+    async fn stock(
+        &self,
+        tenant: &TenantId,
+        codes: &[String],
+    ) -> Result<HashMap<String, Decimal>, PortError> {
+        let wanted = codes
+            .iter()
+            .map(|c| batch::key(keys::product(tenant, c), "PRODUCT"))
+            .collect();
+        let found = batch::get_all(
+            &self.client,
+            &self.table,
+            wanted,
+            false,
+            Some("code, on_hand"),
+        )
+        .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|item| {
+                let code = item.get("code")?.as_s().ok()?.clone();
+                let on_hand = item.get("on_hand")?.as_s().ok()?.parse().ok()?;
+                Some((code, on_hand))
+            })
+            .collect())
+    }
+
+    async fn save_report(&self, tenant: &TenantId, run: &SyncRun) -> Result<(), PortError> {
+        let finished = run.finished_at.unwrap_or_else(Utc::now);
+        let mut stored = item(
+            run,
+            "logo_report",
+            &[
+                ("pk", keys::logo_reports(tenant)),
+                (
+                    "sk",
+                    format!("RUN#{}#{}", to_sortable(&finished), run.run_id),
+                ),
+            ],
+        )?;
+        stored.insert(
+            "expires_at".into(),
+            AttributeValue::N((finished.timestamp() + REPORT_DAYS * 86_400).to_string()),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(stored))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn reports(&self, tenant: &TenantId, limit: usize) -> Result<Vec<SyncRun>, PortError> {
+        self.query_as(keys::logo_reports(tenant), "RUN#", true, Some(limit))
+            .await
+    }
+}
