@@ -2,11 +2,11 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
-FUNCTIONS := whatsapp-inbound whatsapp-worker meta-lead meta-lead-worker web-form web-form-worker pbx-call insurup-policy-webhook insurup-worker karel-push
+FUNCTIONS := whatsapp-inbound whatsapp-worker meta-lead meta-lead-worker web-form web-form-worker pbx-call insurup-policy-webhook insurup-worker karel-push logo-sync
 # arm64 is what template.yaml deploys; it is built where its Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: help tools dev test lint unit build bench bench-burst bench-pbx bench-emulator cost events tenant card logs report call-queue clean
+.PHONY: help tools dev test lint unit build bench bench-burst bench-pbx bench-sync bench-emulator cost events tenant card logs report call-queue logo-sync logo-report clean
 
 help:
 	@echo "make dev     local stack: emulator, tables, queues, secrets, demo tenant, functions, SQS poller"
@@ -22,6 +22,9 @@ help:
 	@echo "make logs [TRACE=id] [CODE=131026]   integration-log records, newest first"
 	@echo "make report [FROM=2026-11-01] [TO=2026-12-01]   leads and customers per source, UTM tag and Meta campaign"
 	@echo "make call-queue [USER_ID=u] [EXT=911]   the PBX call queue, newest first"
+	@echo "make logo-sync [FULL=1]   queue a Logo sync of the demo tenant on the running make dev stack"
+	@echo "make logo-report   the demo tenant's last Logo reconciliation report"
+	@echo "make bench-sync [SIZES=10000,100000]   the Logo sync against the sandbox and a private emulator"
 
 tools:
 	@infra/bootstrap.sh
@@ -109,6 +112,24 @@ call-queue: tools
 	@infra/require-dev.sh
 	@set -a; . .local/dev/stack.env; set +a; \
 	 cargo run -q -p onecrm-admin -- call-queue --tenant $(TENANT) $(if $(USER_ID),--user $(USER_ID)) $(if $(EXT),--extension $(EXT))
+
+# A Logo sync of TENANT on the running `make dev` stack: queued like the nightly one.
+logo-sync: tools
+	@infra/require-dev.sh
+	@set -a; . .local/dev/stack.env; set +a; \
+	 cargo run -q -p onecrm-admin -- logo-sync --tenant $(TENANT) $(if $(FULL),--full)
+
+logo-report: tools
+	@infra/require-dev.sh
+	@set -a; . .local/dev/stack.env; set +a; \
+	 cargo run -q -p onecrm-admin -- logo-report --tenant $(TENANT) --last $(or $(LAST),1)
+
+# The Logo sync (release build, in one process) against the Rust Logo sandbox and a private
+# emulator, for each size of cari (3 invoices each): records per second, peak RSS, and the
+# emulator's raw BatchWriteItem rate for the same items in the same run.
+bench-sync: tools
+	cargo build --release -q -p onecrm-admin -p logo-sandbox
+	.venv/bin/python infra/bench_sync.py --sizes $(or $(SIZES),10000,100000)
 
 clean:
 	cargo clean

@@ -36,24 +36,29 @@ set -a; . "$dir/stack.env"; set +a
 
 # Partners the functions call, stood in for locally: their URLs reach the functions as
 # PARTNER_URL_<NAME> through stack.env.
-# sandbox NAME SCRIPT PORT: starts infra/sandboxes/SCRIPT on PORT (0: any free one) and exports
+# sandbox NAME PORT COMMAND...: starts COMMAND on PORT (0: any free one) and exports
 # PARTNER_URL_<NAME> (also into stack.env, for the functions).
 sandbox() {
-  local name=$1 script=$2 port=$3 upper
+  local name=$1 port=$2 upper
+  shift 2
   upper=$(echo "$name" | tr '[:lower:]' '[:upper:]')
   rm -f "$dir/$name.port"
-  start "$name-sandbox" "$py" "infra/sandboxes/$script" --port "$port" --port-file "$dir/$name.port"
+  start "$name-sandbox" "$@" --port "$port" --port-file "$dir/$name.port"
   for _ in $(seq 1 100); do [ -s "$dir/$name.port" ] && break; sleep 0.1; done
   [ -s "$dir/$name.port" ] || { echo "the $name sandbox did not start; see $dir/$name-sandbox.log"; exit 1; }
   echo "PARTNER_URL_$upper=http://127.0.0.1:$(cat "$dir/$name.port")" >> "$dir/stack.env"
   export "PARTNER_URL_$upper=http://127.0.0.1:$(cat "$dir/$name.port")"
 }
-sandbox graph graph.py "${GRAPH_PORT:-0}"
-sandbox insurup insurup.py "${INSURUP_PORT:-0}"
-sandbox karel karel.py "${KAREL_PORT:-0}"
+sandbox graph "${GRAPH_PORT:-0}" "$py" infra/sandboxes/graph.py
+sandbox insurup "${INSURUP_PORT:-0}" "$py" infra/sandboxes/insurup.py
+sandbox karel "${KAREL_PORT:-0}" "$py" infra/sandboxes/karel.py
+# Logo's stand-in is Rust: it serves make bench-sync's 100k cari too (infra/logo-sandbox).
+cargo build -q -p logo-sandbox
+sandbox logo "${LOGO_PORT:-0}" target/debug/logo-sandbox --customers "${LOGO_CUSTOMERS:-200}" --items 40
 graph_url=$PARTNER_URL_GRAPH
 insurup_url=$PARTNER_URL_INSURUP
 karel_url=$PARTNER_URL_KAREL
+logo_url=$PARTNER_URL_LOGO
 
 echo "seeding the demo tenant..."
 cargo run -q -p onecrm-admin -- seed-demo
@@ -84,6 +89,8 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   InsurUp sandbox (agent user, REST, send)    $insurup_url  (POST /sandbox/send, /sandbox/expire)
   Karel CRM sandbox (PpOpportunities)         $karel_url  (GET /sandbox/opportunities, POST /sandbox/lock, /sandbox/slow)
   Karel opportunity changes queue (the CRM's) $KAREL_QUEUE_URL
+  Logo sandbox (REST; ${LOGO_CUSTOMERS:-200} cari)   $logo_url  (GET /sandbox/stats, POST /sandbox/touch, /sandbox/expire)
+  Logo sync jobs queue (nightly 02:00 Istanbul) $LOGO_QUEUE_URL  (make logo-sync, make logo-report)
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
@@ -91,6 +98,7 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
                                               $QUEUE_URL_WebFormEventsDeadLetterQueue
                                               $QUEUE_URL_InsurUpEventsDeadLetterQueue
                                               $QUEUE_URL_KarelOpportunitiesDeadLetterQueue
+                                              $QUEUE_URL_LogoJobsDeadLetterQueue
   Tables                                      $CRM_TABLE, $LOG_TABLE
   Environment for your own tools              $dir/stack.env
   Logs                                        $dir/{moto,functions,poller,*-sandbox}.log
@@ -114,6 +122,7 @@ then, in another terminal:
 
   make card PHONE='0533 123 45 67'     the new lead: card, note, task, timeline
   make call-queue                      the PBX call queue, newest first
+  make logo-sync && make logo-report  a Logo sync of the demo tenant now, then its reconciliation report
   make logs                            the integration log (make logs TRACE=<trace_id> for one event's path)
 
 INFO

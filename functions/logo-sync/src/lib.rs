@@ -51,13 +51,14 @@ impl App {
         queue: Arc<dyn EventQueue>,
         lease_seconds: i64,
     ) -> Result<Self, Error> {
+        let store = wiring.batch_crm();
         Ok(Self {
             worker: LogoWorker {
                 sync: LogoSync {
                     tenants: wiring.crm.clone(),
                     api,
-                    store: wiring.crm.clone(),
-                    crm: wiring.crm.clone(),
+                    store: store.clone(),
+                    crm: store,
                     log: wiring.log.clone(),
                     lease: onecrm_domain::logo::job::lease(lease_seconds),
                 },

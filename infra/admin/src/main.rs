@@ -6,6 +6,7 @@
 mod forms;
 mod insurup;
 mod karel;
+mod logo;
 mod pbx;
 mod report;
 
@@ -165,6 +166,8 @@ enum Command {
     InsurUp(insurup::InsurUpCommand),
     #[command(flatten)]
     Karel(karel::KarelCommand),
+    #[command(flatten)]
+    Logo(logo::LogoCommand),
 }
 
 #[derive(Args)]
@@ -414,6 +417,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::Pbx(command) => pbx::run(&crm, command).await?,
         Command::InsurUp(command) => insurup::run(&crm, &secrets, &settings, command).await?,
         Command::Karel(command) => karel::run(&crm, &secrets, &settings, command).await?,
+        Command::Logo(command) => logo::run(&crm, &secrets, &settings, command).await?,
         Command::AddTenant(args) => {
             add_tenant(&crm, &secrets, &settings, *args, true).await?;
         }
@@ -423,6 +427,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             pbx::seed_demo(&crm, &tenant).await?;
             insurup::seed_demo(&crm, &secrets, &settings, &tenant).await?;
             karel::seed_demo(&crm, &secrets, &settings, &tenant).await?;
+            logo::seed_demo(&crm, &secrets, &settings, &tenant).await?;
             // A known customer, so the demo shows both paths: new lead and existing card.
             let now = Utc::now();
             let customer = Card {

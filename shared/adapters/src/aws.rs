@@ -27,3 +27,17 @@ pub async fn sdk_config() -> SdkConfig {
         .load()
         .await
 }
+
+/// The configuration of a batch job (a nightly sync that has 15 minutes): an operation may take
+/// up to 30 s, so an index query over a large partition is not cut off at a webhook's limits.
+pub fn batch_config(sdk: &SdkConfig) -> SdkConfig {
+    sdk.to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .build()
+}

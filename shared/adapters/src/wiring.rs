@@ -114,6 +114,15 @@ impl Wiring {
         )))
     }
 
+    /// The CRM table for a batch job, with [`crate::aws::batch_config`]'s longer timeouts.
+    pub fn batch_crm(&self) -> Arc<CrmStore> {
+        let sdk = crate::aws::batch_config(&self.sdk);
+        Arc::new(CrmStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &self.settings.crm_table,
+        ))
+    }
+
     /// The partner HTTP client with its default retry policy and circuit breaker.
     pub fn partner(&self) -> Result<Arc<PartnerClient>, ConfigError> {
         PartnerClient::new(

@@ -54,7 +54,7 @@ pub fn connected(integration: Integration) -> String {
     format!("CONNECTED#{}", integration.as_str())
 }
 /// Logo sync: the run (checkpoint, lease, watermark), finished runs' reports, product cards,
-/// and the index partitions of customers waiting for a Logo code and of invoices by date.
+/// and the index partition of customers waiting for a Logo code.
 pub fn logo_run(t: &TenantId) -> String {
     format!("T#{t}#LOGO#RUN")
 }
@@ -63,9 +63,6 @@ pub fn logo_reports(t: &TenantId) -> String {
 }
 pub fn logo_pending(t: &TenantId) -> String {
     format!("T#{t}#LOGO#PENDING")
-}
-pub fn invoices(t: &TenantId) -> String {
-    format!("T#{t}#INVOICES")
 }
 pub fn product(t: &TenantId, code: &str) -> String {
     format!("T#{t}#PRODUCT#{code}")

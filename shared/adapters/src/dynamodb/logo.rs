@@ -3,20 +3,21 @@
 //! |-----------------|-----------------------------|-------------------------|------------------------------------------|
 //! | run (checkpoint)| `T#<t>#LOGO#RUN`            | `RUN`                   |                                          |
 //! | finished run    | `T#<t>#LOGO#REPORT`         | `RUN#<finished>#<run>` (TTL) |                                          |
-//! | invoice         | `T#<t>#CARD#<card>`         | `INVOICE#<number>`      | `T#<t>#INVOICES` / `<date>#<number>`     |
+//! | invoice         | `T#<t>#CARD#<card>`         | `INVOICE#<number>`      |                                          |
 //! | product         | `T#<t>#PRODUCT#<code>`      | `PRODUCT`               |                                          |
 //! | card awaiting a Logo code | (the card)        |                         | `T#<t>#LOGO#PENDING` / `<created>#<card>` |
 //!
 //! Pages are written with BatchWriteItem (see `batch.rs`): their keys come from Logo's codes
 //! and numbers, so a page written twice leaves the same items.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use onecrm_domain::error::PortError;
 use onecrm_domain::logo::customer::LOGO;
+use onecrm_domain::logo::invoice::InvoiceSummary;
 use onecrm_domain::logo::ports::{CustomerWrite, InvoiceWrite, LogoStore};
 use onecrm_domain::logo::run::SyncRun;
 use onecrm_domain::logo::stock::Product;
@@ -184,8 +185,6 @@ impl LogoStore for CrmStore {
                 &[
                     ("pk", keys::card(tenant, &write.card_id)),
                     ("sk", format!("INVOICE#{}", invoice.number)),
-                    ("gsi2pk", keys::invoices(tenant)),
-                    ("gsi2sk", format!("{}#{}", invoice.date, invoice.number)),
                 ],
             )?;
             stored.insert("card_id".into(), s(write.card_id.clone()));
@@ -280,53 +279,34 @@ impl LogoStore for CrmStore {
         }
     }
 
-    async fn invoice_days(
+    async fn invoices(
         &self,
         tenant: &TenantId,
-        from: NaiveDate,
-    ) -> Result<BTreeMap<NaiveDate, (u64, Decimal)>, PortError> {
-        let partition = keys::invoices(tenant);
-        let mut days: BTreeMap<NaiveDate, (u64, Decimal)> = BTreeMap::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi2")
-                .key_condition_expression("gsi2pk = :pk AND gsi2sk >= :from")
-                .expression_attribute_values(":pk", s(partition.clone()))
-                .expression_attribute_values(":from", s(from.to_string()))
-                .projection_expression("#date, gross, cancelled")
-                .expression_attribute_names("#date", "date")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| port_error("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-                let cancelled = item
-                    .get("cancelled")
-                    .and_then(|v| v.as_bool().ok())
-                    .copied()
-                    .unwrap_or(false);
-                let (Some(date), Some(gross)) = (
-                    text("date").and_then(|d| d.parse::<NaiveDate>().ok()),
-                    text("gross").and_then(|g| g.parse::<Decimal>().ok()),
-                ) else {
-                    continue;
-                };
-                if !cancelled {
-                    let day = days.entry(date).or_default();
-                    day.0 += 1;
-                    day.1 += gross;
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(days);
-            }
-        }
+        keys: &[(String, String)],
+    ) -> Result<HashMap<String, InvoiceSummary>, PortError> {
+        let wanted = keys
+            .iter()
+            .map(|(card, number)| {
+                batch::key(keys::card(tenant, card), &format!("INVOICE#{number}"))
+            })
+            .collect();
+        // `number` and `date` are reserved words; the projection keeps the
+        // answer small (no lines).
+        let found = batch::get_all(
+            &self.client,
+            &self.table,
+            wanted,
+            false,
+            Some("#number, #date, gross, cancelled"),
+        )
+        .await?;
+        found
+            .into_iter()
+            .map(|item| {
+                let invoice: InvoiceSummary = from_item(item)?;
+                Ok((invoice.number.clone(), invoice))
+            })
+            .collect()
     }
 
     async fn stock(

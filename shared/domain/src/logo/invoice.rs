@@ -254,6 +254,15 @@ impl LogoInvoiceWire {
     }
 }
 
+/// What the reconciliation compares of an invoice (a projection of the stored one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceSummary {
+    pub number: String,
+    pub date: NaiveDate,
+    pub gross: Decimal,
+    pub cancelled: bool,
+}
+
 /// One side's invoices over a period, for the reconciliation report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceTotals {

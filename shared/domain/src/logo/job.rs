@@ -30,6 +30,8 @@ use crate::tenant::TenantId;
 
 /// Days of invoices the reconciliation compares.
 pub const CHECK_DAYS: i64 = 30;
+/// How often the run's checkpoint is saved (and its lease renewed) while pages go by.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// CRM customers created in Logo per checkpoint (each is a lookup and maybe a create).
 const CREATE_PAGE: usize = 25;
 
@@ -137,11 +139,17 @@ impl LogoSync {
             return Ok(JobOutcome::Busy);
         }
         // At least one page per invocation, so a run always moves.
+        let mut saved = Instant::now();
+        let mut ahead = Ahead::default();
         loop {
             if run.phase == Phase::Done {
                 return self.finish(target, run).await;
             }
-            if let Err(error) = self.step(target, &mut run).await {
+            let phase0 = run.phase;
+            let began = Instant::now();
+            let stepped = self.step(target, &mut run, &mut ahead).await;
+            *run.report.phase_ms.entry(phase0).or_default() += began.elapsed().as_millis() as u64;
+            if let Err(error) = stepped {
                 // Free the run for the retry; the failed page is done again from its start.
                 let version = run.version;
                 let _ = self
@@ -151,11 +159,17 @@ impl LogoSync {
             }
             let version = run.version;
             let out_of_time = Instant::now() >= deadline && run.phase != Phase::Done;
-            if !self
-                .checkpoint(tenant, &mut run, Some(version), !out_of_time)
-                .await?
-            {
-                return Ok(JobOutcome::Busy);
+            // Every few seconds, not every page: a resumed run redoes at most those pages
+            // (idempotent writes), and the run item is not rewritten a hundred times a minute.
+            let due = out_of_time || run.phase != phase0 || saved.elapsed() >= CHECKPOINT_EVERY;
+            if due {
+                if !self
+                    .checkpoint(tenant, &mut run, Some(version), !out_of_time)
+                    .await?
+                {
+                    return Ok(JobOutcome::Busy);
+                }
+                saved = Instant::now();
             }
             if out_of_time {
                 return Ok(JobOutcome::OutOfTime(Box::new(run)));
@@ -177,15 +191,39 @@ impl LogoSync {
         self.store.save_run(tenant, run, expected).await
     }
 
-    async fn step(&self, target: LogoTarget<'_>, run: &mut SyncRun) -> Result<(), PortError> {
+    async fn step(
+        &self,
+        target: LogoTarget<'_>,
+        run: &mut SyncRun,
+        ahead: &mut Ahead,
+    ) -> Result<(), PortError> {
         let settings = target.settings;
         let limit = settings.page_size.clamp(1, 500);
         match run.phase {
             Phase::Customers => {
                 let filter = ArpFilter::ChangedSince(run.since);
-                let page = self.api.arps(target, &filter, run.offset, limit).await?;
-                self.customers(target, run, &page.records).await?;
-                next_page(run, page.records.len(), page.more);
+                let page = match ahead.arps.take() {
+                    Some((offset, page)) if offset == run.offset => page,
+                    _ => self.api.arps(target, &filter, run.offset, limit).await?,
+                };
+                let (n, more) = (page.records.len(), page.more);
+                let writes = self.customers(target, run, &page.records).await?;
+                // This page is written while the next one is read.
+                let next_offset = run.offset + n as u64;
+                let (written, next) =
+                    futures::join!(self.store.put_customers(target.tenant, &writes), async {
+                        match more && n > 0 {
+                            true => self
+                                .api
+                                .arps(target, &filter, next_offset, limit)
+                                .await
+                                .ok(),
+                            false => None,
+                        }
+                    });
+                written?;
+                ahead.arps = next.map(|page| (next_offset, page));
+                next_page(run, n, more);
             }
             Phase::CreateInLogo if !settings.create_in_logo => run.advance(),
             Phase::CreateInLogo => {
@@ -209,13 +247,32 @@ impl LogoSync {
             }
             Phase::Invoices => {
                 let filter = InvoiceFilter::ChangedSince(run.since);
-                let page = self
-                    .api
-                    .invoices(target, &filter, run.offset, limit)
-                    .await?;
-                let n = page.records.len();
-                self.invoices(target, &mut run.report, page.records).await?;
-                next_page(run, n, page.more);
+                let page = match ahead.invoices.take() {
+                    Some((offset, page)) if offset == run.offset => page,
+                    _ => {
+                        self.api
+                            .invoices(target, &filter, run.offset, limit)
+                            .await?
+                    }
+                };
+                let (n, more) = (page.records.len(), page.more);
+                let writes = self.invoices(target, &mut run.report, page.records).await?;
+                // This page is written while the next one is read.
+                let next_offset = run.offset + n as u64;
+                let (written, next) =
+                    futures::join!(self.store.put_invoices(target.tenant, &writes), async {
+                        match more && n > 0 {
+                            true => self
+                                .api
+                                .invoices(target, &filter, next_offset, limit)
+                                .await
+                                .ok(),
+                            false => None,
+                        }
+                    });
+                written?;
+                ahead.invoices = next.map(|page| (next_offset, page));
+                next_page(run, n, more);
             }
             Phase::Stock | Phase::CheckStock if !settings.sync_stock => run.advance(),
             Phase::Stock => {
@@ -243,7 +300,10 @@ impl LogoSync {
                     self.count_crm_only(target.tenant, run).await?;
                 }
                 let filter = ArpFilter::ChangedSince(None);
-                let page = self.api.arps(target, &filter, run.offset, limit).await?;
+                let page = match ahead.arps.take() {
+                    Some((offset, page)) if offset == run.offset => page,
+                    _ => self.api.arps(target, &filter, run.offset, limit).await?,
+                };
                 let codes: Vec<String> = page
                     .records
                     .iter()
@@ -252,7 +312,21 @@ impl LogoSync {
                     .map(str::to_string)
                     .collect();
                 let keys: Vec<IdentityKey> = codes.iter().map(|c| logo_key(c)).collect();
-                let claimed = self.store.claimed(target.tenant, &keys).await?;
+                let (n, more) = (page.records.len(), page.more);
+                let next_offset = run.offset + n as u64;
+                let (claimed, next) =
+                    futures::join!(self.store.claimed(target.tenant, &keys), async {
+                        match more && n > 0 {
+                            true => self
+                                .api
+                                .arps(target, &filter, next_offset, limit)
+                                .await
+                                .ok(),
+                            false => None,
+                        }
+                    });
+                let claimed = claimed?;
+                ahead.arps = next.map(|page| (next_offset, page));
                 let check = &mut run.report.reconciliation;
                 check.logo_customers += page.records.len() as u64;
                 for code in &codes {
@@ -265,40 +339,60 @@ impl LogoSync {
                 next_page(run, page.records.len(), page.more);
             }
             Phase::CheckInvoices => {
-                let check = &mut run.report.reconciliation;
-                let from = match check.invoices_from {
-                    Some(from) => from,
-                    None => {
-                        let today = crate::time::istanbul_today(&run.started_at);
-                        let from = today - Duration::days(CHECK_DAYS - 1);
-                        for (day, (count, gross)) in
-                            self.store.invoice_days(target.tenant, from).await?
-                        {
-                            let totals = check.invoice_days.entry(day).or_default();
-                            totals.crm_count = count;
-                            totals.crm_gross = gross;
-                        }
-                        check.invoices_from = Some(from);
-                        from
+                let from = *run
+                    .report
+                    .reconciliation
+                    .invoices_from
+                    .get_or_insert_with(|| {
+                        crate::time::istanbul_today(&run.started_at)
+                            - Duration::days(CHECK_DAYS - 1)
+                    });
+                let filter = InvoiceFilter::DatedFrom(from);
+                let page = match ahead.invoices.take() {
+                    Some((offset, page)) if offset == run.offset => page,
+                    _ => {
+                        self.api
+                            .invoices(target, &filter, run.offset, limit)
+                            .await?
                     }
                 };
-                let filter = InvoiceFilter::DatedFrom(from);
-                let page = self
-                    .api
-                    .invoices(target, &filter, run.offset, limit)
-                    .await?;
-                for wire in &page.records {
-                    // Unreadable ones were reported by the sync step; here they count as
-                    // missing from Logo's side, which is what the CRM sees too.
-                    if let Ok(invoice) = wire.read() {
-                        if !invoice.cancelled && invoice.date >= from {
-                            let day = check.invoice_days.entry(invoice.date).or_default();
-                            day.logo_count += 1;
-                            day.logo_gross += invoice.gross;
+                let (n, more) = (page.records.len(), page.more);
+                // Unreadable ones were reported by the sync step.
+                let logo: Vec<_> = page
+                    .records
+                    .iter()
+                    .filter_map(|w| w.read().ok())
+                    .filter(|i| i.date >= from)
+                    .collect();
+                let codes: Vec<IdentityKey> = logo.iter().map(|i| logo_key(&i.arp_code)).collect();
+                let next_offset = run.offset + n as u64;
+                let (crm, next) = futures::join!(
+                    async {
+                        let cards = self.store.claimed(target.tenant, &codes).await?;
+                        let keys: Vec<(String, String)> = logo
+                            .iter()
+                            .filter_map(|i| {
+                                let card = cards.get(&logo_key(&i.arp_code).key())?;
+                                Some((card.clone(), i.number.clone()))
+                            })
+                            .collect();
+                        self.store.invoices(target.tenant, &keys).await
+                    },
+                    async {
+                        match more && n > 0 {
+                            true => self
+                                .api
+                                .invoices(target, &filter, next_offset, limit)
+                                .await
+                                .ok(),
+                            false => None,
                         }
                     }
-                }
-                next_page(run, page.records.len(), page.more);
+                );
+                let crm = crm?;
+                ahead.invoices = next.map(|page| (next_offset, page));
+                run.report.reconciliation.compare_invoices(&logo, &crm);
+                next_page(run, n, more);
             }
             Phase::CheckStock => {
                 let (read, more) = self.stock_page(target, run.offset, limit).await?;
@@ -380,13 +474,13 @@ impl LogoSync {
     }
 
     /// One page of cari onto cards: new ones created, known ones updated unless the CRM's
-    /// change wins.
+    /// change wins. Returns the writes (the caller writes them while reading on).
     async fn customers(
         &self,
         target: LogoTarget<'_>,
         run: &mut SyncRun,
         records: &[LogoArp],
-    ) -> Result<(), PortError> {
+    ) -> Result<Vec<CustomerWrite>, PortError> {
         let tenant = target.tenant;
         let mut readable: Vec<(&LogoArp, LogoCustomer)> = Vec::with_capacity(records.len());
         for arp in records {
@@ -481,7 +575,7 @@ impl LogoSync {
             cards.insert(card.card_id.clone(), card.clone());
             writes.push(CustomerWrite { card, claims });
         }
-        self.store.put_customers(tenant, &writes).await
+        Ok(writes)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -599,13 +693,13 @@ impl LogoSync {
             .await
     }
 
-    /// One page of invoices onto their customers' cards.
+    /// One page of invoices onto their customers' cards: the writes.
     async fn invoices(
         &self,
         target: LogoTarget<'_>,
         report: &mut SyncReport,
         records: Vec<super::invoice::LogoInvoiceWire>,
-    ) -> Result<(), PortError> {
+    ) -> Result<Vec<InvoiceWrite>, PortError> {
         let mut readable = Vec::with_capacity(records.len());
         for wire in &records {
             report.invoices.read += 1;
@@ -644,7 +738,7 @@ impl LogoSync {
             }
         }
         report.invoices.created += writes.len() as u64;
-        self.store.put_invoices(target.tenant, &writes).await
+        Ok(writes)
     }
 
     /// A record left out: one error record naming it and its fields; the run goes on.
@@ -793,7 +887,8 @@ impl LogoSync {
             finished_at: None,
         };
         let found = self.api.arps(target, &filter, 0, 10).await?;
-        self.customers(target, &mut run, &found.records).await?;
+        let writes = self.customers(target, &mut run, &found.records).await?;
+        self.store.put_customers(target.tenant, &writes).await?;
         for arp in &found.records {
             let Some(code) = arp.code.as_deref() else {
                 continue;
@@ -804,7 +899,8 @@ impl LogoSync {
                 let limit = target.settings.page_size.clamp(1, 500);
                 let page = self.api.invoices(target, &filter, offset, limit).await?;
                 let n = page.records.len();
-                self.invoices(target, &mut run.report, page.records).await?;
+                let writes = self.invoices(target, &mut run.report, page.records).await?;
+                self.store.put_invoices(target.tenant, &writes).await?;
                 offset += n as u64;
                 if !page.more || n == 0 {
                     break;
@@ -817,6 +913,14 @@ impl LogoSync {
 
 fn tax_key(customer: &LogoCustomer) -> IdentityKey {
     IdentityKey::TaxId(customer.tax_id.as_str().to_string())
+}
+
+/// The next Logo page of a phase, read while the current one was written (lost with the
+/// invocation: it is read again).
+#[derive(Default)]
+struct Ahead {
+    arps: Option<(u64, super::ports::LogoPage<LogoArp>)>,
+    invoices: Option<(u64, super::ports::LogoPage<super::invoice::LogoInvoiceWire>)>,
 }
 
 /// Moves past a page of `n` records; the phase ends with the last page.

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::arp::LogoArp;
-use super::invoice::{LogoInvoice, LogoInvoiceWire};
+use super::invoice::{InvoiceSummary, LogoInvoice, LogoInvoiceWire};
 use super::run::SyncRun;
 use super::stock::{LogoItemWire, Product};
 use crate::envelope::TraceId;
@@ -149,12 +149,12 @@ pub trait LogoStore: Send + Sync {
         card_id: &str,
         code: &str,
     ) -> Result<(), PortError>;
-    /// The CRM's invoices dated on or after `from`, per day: (count, gross), cancelled left out.
-    async fn invoice_days(
+    /// The CRM's copies of these invoices (card, number), by number; missing ones left out.
+    async fn invoices(
         &self,
         tenant: &TenantId,
-        from: NaiveDate,
-    ) -> Result<std::collections::BTreeMap<NaiveDate, (u64, Decimal)>, PortError>;
+        keys: &[(String, String)],
+    ) -> Result<HashMap<String, InvoiceSummary>, PortError>;
     /// Stock on hand of the CRM's product cards, by code (missing ones left out).
     async fn stock(
         &self,

@@ -97,6 +97,16 @@ impl DayTotals {
     }
 }
 
+/// An invoice the two sides disagree on: missing in the CRM (`crm_gross` none), another
+/// amount, date or cancellation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceDifference {
+    pub number: String,
+    pub logo_gross: Decimal,
+    pub crm_gross: Option<Decimal>,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockDifference {
     pub code: String,
@@ -117,6 +127,11 @@ pub struct Reconciliation {
     pub crm_only_cards: Vec<String>,
     pub invoices_from: Option<NaiveDate>,
     pub invoice_days: BTreeMap<NaiveDate, DayTotals>,
+    /// Logo's invoices of the period the CRM has differently or not at all.
+    #[serde(default)]
+    pub invoice_differences: u64,
+    #[serde(default)]
+    pub invoices_listed: Vec<InvoiceDifference>,
     pub products_checked: u64,
     pub stock_differences: u64,
     pub stock_listed: Vec<StockDifference>,
@@ -147,8 +162,48 @@ impl Reconciliation {
     pub fn matches(&self) -> bool {
         self.logo_customers == self.logo_customers_in_crm
             && self.crm_only == 0
+            && self.invoice_differences == 0
             && self.invoice_mismatches().is_empty()
             && self.stock_differences == 0
+    }
+
+    /// Logo's invoices of a page against the CRM's copies (by number), day by day on Logo's
+    /// date: totals to the kuruş, and each invoice that differs.
+    pub fn compare_invoices(
+        &mut self,
+        logo: &[crate::logo::invoice::LogoInvoice],
+        crm: &std::collections::HashMap<String, crate::logo::invoice::InvoiceSummary>,
+    ) {
+        for invoice in logo {
+            let ours = crm.get(&invoice.number);
+            let day = self.invoice_days.entry(invoice.date).or_default();
+            if !invoice.cancelled {
+                day.logo_count += 1;
+                day.logo_gross += invoice.gross;
+            }
+            if let Some(ours) = ours.filter(|o| !o.cancelled) {
+                day.crm_count += 1;
+                day.crm_gross += ours.gross;
+            }
+            let reason = match ours {
+                None => Some("missing in the CRM"),
+                Some(o) if o.gross != invoice.gross => Some("another gross amount"),
+                Some(o) if o.cancelled != invoice.cancelled => Some("cancelled on one side only"),
+                Some(o) if o.date != invoice.date => Some("another date"),
+                Some(_) => None,
+            };
+            if let Some(reason) = reason {
+                self.invoice_differences += 1;
+                if self.invoices_listed.len() < LISTED {
+                    self.invoices_listed.push(InvoiceDifference {
+                        number: invoice.number.clone(),
+                        logo_gross: invoice.gross,
+                        crm_gross: ours.map(|o| o.gross),
+                        reason: reason.into(),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -164,6 +219,9 @@ pub struct SyncReport {
     pub problems: u64,
     pub problems_listed: Vec<Problem>,
     pub reconciliation: Reconciliation,
+    /// Time spent in each phase, over every invocation of the run.
+    #[serde(default)]
+    pub phase_ms: BTreeMap<Phase, u64>,
 }
 
 impl SyncReport {
