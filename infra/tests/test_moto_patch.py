@@ -140,6 +140,33 @@ class PatchedTransactions(unittest.TestCase):
         scanned = self.ddb.scan(TableName=t)["Count"]
         self.assertGreaterEqual(scanned, 60, "a scan still sees the whole table")
 
+    def test_an_index_query_sees_its_partition_sorted_and_paged_as_before(self):
+        cls = self
+        t = f"gsi-{uuid.uuid4().hex[:8]}"
+        cls.ddb.create_table(
+            TableName=t, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gpk", "gsk")],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[{"IndexName": "gsi", "Projection": {"ProjectionType": "ALL"},
+                                     "KeySchema": [{"AttributeName": "gpk", "KeyType": "HASH"},
+                                                   {"AttributeName": "gsk", "KeyType": "RANGE"}]}])
+        for i in range(20):
+            cls.ddb.put_item(TableName=t, Item={"pk": {"S": f"p{i}"}, "sk": {"S": "x"}, "gpk": {"S": "wanted"},
+                                                "gsk": {"S": f"{19 - i:03d}"}})
+            cls.ddb.put_item(TableName=t, Item={"pk": {"S": f"q{i}"}, "sk": {"S": "x"}, "gpk": {"S": "other"},
+                                                "gsk": {"S": f"{i:03d}"}})
+            cls.ddb.put_item(TableName=t, Item={"pk": {"S": f"r{i}"}, "sk": {"S": "x"}})
+        first = cls.ddb.query(TableName=t, IndexName="gsi", KeyConditionExpression="gpk = :g", Limit=8,
+                              ExpressionAttributeValues={":g": {"S": "wanted"}})
+        rest = cls.ddb.query(TableName=t, IndexName="gsi", KeyConditionExpression="gpk = :g",
+                             ExclusiveStartKey=first["LastEvaluatedKey"], ExpressionAttributeValues={":g": {"S": "wanted"}})
+        keys = [i["gsk"]["S"] for i in first["Items"] + rest["Items"]]
+        self.assertEqual(keys, [f"{i:03d}" for i in range(20)], "sorted by the index key, every item once")
+        ranged = cls.ddb.query(TableName=t, IndexName="gsi", KeyConditionExpression="gpk = :g AND gsk >= :from",
+                               ExpressionAttributeValues={":g": {"S": "wanted"}, ":from": {"S": "015"}})
+        self.assertEqual(ranged["Count"], 5)
+        self.assertEqual(cls.ddb.scan(TableName=t)["Count"], 60)
+
 
 class PinnedToItsMoto(unittest.TestCase):
     def test_the_patch_refuses_a_changed_function(self):

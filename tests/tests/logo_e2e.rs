@@ -254,7 +254,7 @@ async fn a_create_whose_answer_was_lost_is_linked_not_made_twice() {
         settings: &settings,
         trace: &trace,
     };
-    let body = onecrm_domain::logo::customer::arp_body(&card, &code).unwrap();
+    let body = onecrm_domain::logo::customer::arp_body(&card, &code, &settings.fields).unwrap();
     sync(&app).api.create_arp(target, &body).await.unwrap();
 
     run_to_end(&app, job(&tenant, false)).await;

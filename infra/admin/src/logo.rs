@@ -53,6 +53,10 @@ pub enum LogoCommand {
         /// Leave product stock out (the REST user has no SQL read permission).
         #[arg(long)]
         no_stock: bool,
+        /// Where this Logo keeps a contact field, when not the seed's default (repeatable):
+        /// `phones=CELL_PHONE,TELEPHONE2`, `email=E_MAIL2`, `address=ADDRESS2`, `city=CITY`.
+        #[arg(long = "field")]
+        fields: Vec<String>,
     },
     /// Starts a tenant's sync now: queued for logo-sync (like the nightly run), or `--here` in
     /// this process (what `make bench-sync` times).
@@ -76,13 +80,16 @@ pub enum LogoCommand {
         card: String,
     },
     /// `make bench-sync`: the emulator's raw BatchWriteItem rate for exactly the items the sync
-    /// wrote: every item of the CRM table copied into a fresh table with the same keys and
-    /// indexes, 25 a request, timing only the writes.
+    /// wrote (recorded with `ONECRM_RECORD_WRITES`), put again in the same groups into a fresh
+    /// table with the CRM table's keys and indexes, 25 a request, timing only the writes.
     #[command(hide = true)]
     BenchRawWrites {
         /// A new table (with the CRM table's keys and indexes) the items are written to.
         #[arg(long)]
         copy_to: String,
+        /// The items the sync wrote (`ONECRM_RECORD_WRITES`), one JSON array per write call.
+        #[arg(long)]
+        replay: std::path::PathBuf,
     },
     /// The last runs' reconciliation reports, newest first.
     LogoReport {
@@ -258,6 +265,7 @@ pub async fn run(
             period,
             conflict_rule,
             no_stock,
+            fields,
         } => {
             let tenant = TenantId::parse(&tenant)?;
             let mut logo = LogoSettings::new(&firm, period.as_deref());
@@ -265,6 +273,26 @@ pub async fn run(
                 serde_json::from_value::<ConflictRule>(serde_json::json!(conflict_rule))
                     .map_err(|_| "--conflict-rule is logo_wins, crm_wins or newest_wins")?;
             logo.sync_stock = !no_stock;
+            for mapping in fields {
+                let (name, value) = mapping
+                    .split_once('=')
+                    .ok_or("--field is name=LOGO_FIELD (phones, email, address or city)")?;
+                let value = value.trim().to_ascii_uppercase();
+                match name.trim() {
+                    "phones" => {
+                        logo.fields.phones =
+                            value.split(',').map(|f| f.trim().to_string()).collect()
+                    }
+                    "email" => logo.fields.email = value,
+                    "address" => logo.fields.address = value,
+                    "city" => logo.fields.city = value,
+                    other => {
+                        return Err(
+                            format!("--field {other}: use phones, email, address or city").into(),
+                        )
+                    }
+                }
+            }
             let credentials = serde_json::json!({ "url": url, "client_id": client_id,
                 "client_secret": client_secret, "username": username, "password": password });
             connect(crm, secrets, settings, &tenant, logo, credentials).await
@@ -322,10 +350,10 @@ pub async fn run(
             let wiring = Wiring::from_env(&sdk)?;
             enqueue(&wiring, &job(&tenant, false, Some(card))).await
         }
-        LogoCommand::BenchRawWrites { copy_to } => {
+        LogoCommand::BenchRawWrites { copy_to, replay } => {
             let sdk = onecrm_adapters::aws::sdk_config().await;
-            let client = aws_sdk_dynamodb::Client::new(&sdk);
-            bench_raw_writes(&client, &settings.crm_table, &copy_to).await
+            let client = aws_sdk_dynamodb::Client::new(&onecrm_adapters::aws::batch_config(&sdk));
+            bench_raw_writes(&client, &settings.crm_table, &copy_to, &replay).await
         }
         LogoCommand::LogoReport { tenant, last } => {
             let tenant = TenantId::parse(&tenant)?;
@@ -349,14 +377,16 @@ pub async fn run(
     }
 }
 
-/// Copies every item of `table` into a new table `copy_to` (same keys and indexes), timing
-/// only the BatchWriteItem calls.
+/// Puts the recorded items again, call by call, into a new table `copy_to` (the keys and
+/// indexes of `table`), timing only the BatchWriteItem calls.
 async fn bench_raw_writes(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     copy_to: &str,
+    replay: &std::path::Path,
 ) -> Result<()> {
     use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection};
+    use std::io::BufRead;
     let described = client.describe_table().table_name(table).send().await?;
     let source = described.table.ok_or("no table description")?;
     let mut create = client
@@ -381,24 +411,16 @@ async fn bench_raw_writes(
     }
     create.send().await?;
     let (mut items, mut writing) = (0u64, Duration::ZERO);
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(table)
-            .limit(1000)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        let found = page.items.unwrap_or_default();
-        items += found.len() as u64;
+    for line in std::io::BufReader::new(std::fs::File::open(replay)?).lines() {
+        let values: Vec<serde_json::Value> = serde_json::from_str(&line?)?;
+        let call: Vec<_> = values
+            .into_iter()
+            .filter_map(|v| serde_dynamo::aws_sdk_dynamodb_1::to_item(v).ok())
+            .collect();
+        items += call.len() as u64;
         let began = Instant::now();
-        onecrm_adapters::dynamodb::batch::put_all(client, copy_to, found).await?;
+        onecrm_adapters::dynamodb::batch::put_all(client, copy_to, call).await?;
         writing += began.elapsed();
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
     }
     println!("raw: {items} items in {:.2} s", writing.as_secs_f64());
     Ok(())

@@ -216,6 +216,9 @@ pub struct LogoSettings {
     /// Whether product cards take Logo's stock (needs SQL read permission on the REST user).
     #[serde(default = "yes")]
     pub sync_stock: bool,
+    /// Which Logo fields hold the phones, e-mail, address and city (the seed's by default).
+    #[serde(default)]
+    pub fields: crate::logo::arp::LogoFields,
 }
 
 impl LogoSettings {
@@ -228,6 +231,7 @@ impl LogoSettings {
             page_size: logo_page_size(),
             create_in_logo: true,
             sync_stock: true,
+            fields: Default::default(),
         }
     }
 }

@@ -216,6 +216,35 @@ impl MemoryCrm {
             .collect()
     }
 
+    /// Puts the card as it is (a batch writer's upsert), with its identities and `claims`.
+    pub fn upsert_card(&self, tenant: &TenantId, card: &Card, claims: &[IdentityKey]) {
+        let mut state = lock(&self.0);
+        for key in card.identity_keys() {
+            let members = state
+                .identities
+                .entry((tenant.clone(), key.key()))
+                .or_default();
+            members.retain(|m| m.card_id != card.card_id);
+            members.push(card.as_ref());
+        }
+        for key in claims {
+            state
+                .claims
+                .insert((tenant.clone(), key.key()), card.card_id.clone());
+        }
+        state
+            .cards
+            .insert((tenant.clone(), card.card_id.clone()), card.clone());
+    }
+
+    /// The card that claimed this key.
+    pub fn claimant(&self, tenant: &TenantId, key: &IdentityKey) -> Option<String> {
+        lock(&self.0)
+            .claims
+            .get(&(tenant.clone(), key.key()))
+            .cloned()
+    }
+
     /// The consent records stored on a card.
     pub fn consents(&self, tenant: &TenantId, card_id: &str) -> Vec<crate::consent::ConsentRecord> {
         lock(&self.0)

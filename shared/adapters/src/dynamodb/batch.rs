@@ -55,10 +55,40 @@ fn wait(attempt: u32) -> Duration {
     )
 }
 
+/// `make bench-sync` only: with `ONECRM_RECORD_WRITES=<file>`, every item put here is also
+/// appended to the file (one JSON array per call), so the emulator's raw rate can be measured
+/// on exactly the same items.
+fn record(items: &[Item]) {
+    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
+        std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let path = std::env::var("ONECRM_RECORD_WRITES").ok()?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(std::sync::Mutex::new)
+    });
+    let Some(file) = file else {
+        return;
+    };
+    let values: Vec<serde_json::Value> = items
+        .iter()
+        .filter_map(|i| serde_dynamo::aws_sdk_dynamodb_1::from_item(i.clone()).ok())
+        .collect();
+    if let (Ok(mut file), Ok(line)) = (file.lock(), serde_json::to_string(&values)) {
+        use std::io::Write;
+        let _ = writeln!(file, "{line}");
+    }
+}
+
 /// Puts every item (each key once), 25 a request.
 pub async fn put_all(client: &Client, table: &str, items: Vec<Item>) -> Result<(), PortError> {
+    let items = unique_keys(items);
+    record(&items);
     let mut requests: Vec<WriteRequest> = Vec::with_capacity(items.len());
-    for item in unique_keys(items) {
+    for item in items {
         let put = PutRequest::builder()
             .set_item(Some(item))
             .build()

@@ -5,6 +5,8 @@
 //! checksum; a record whose tax number is missing or invalid is refused with the field named,
 //! never guessed.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -42,6 +44,49 @@ pub struct LogoArp {
     /// `dd.MM.yyyy HH:mm:ss` or ISO, as the server writes it.
     #[serde(default)]
     pub date_modified: Option<String>,
+    /// Every other field, for a tenant whose mapping names one (`TELEPHONE2`, `E_MAIL2`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// Where a tenant's Logo keeps the contact fields the CRM maps (the seed's defaults:
+/// `CELL_PHONE` and `TELEPHONE1`, `E_MAIL`, `ADDRESS1`, `CITY`). The code, title and tax
+/// number are Logo's own and not remapped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoFields {
+    /// Read in this order; a new cari gets a mobile number in the first, another in the second.
+    #[serde(default = "default_phones")]
+    pub phones: Vec<String>,
+    #[serde(default = "default_email")]
+    pub email: String,
+    #[serde(default = "default_address")]
+    pub address: String,
+    #[serde(default = "default_city")]
+    pub city: String,
+}
+
+fn default_phones() -> Vec<String> {
+    vec!["CELL_PHONE".into(), "TELEPHONE1".into()]
+}
+fn default_email() -> String {
+    "E_MAIL".into()
+}
+fn default_address() -> String {
+    "ADDRESS1".into()
+}
+fn default_city() -> String {
+    "CITY".into()
+}
+
+impl Default for LogoFields {
+    fn default() -> Self {
+        LogoFields {
+            phones: default_phones(),
+            email: default_email(),
+            address: default_address(),
+            city: default_city(),
+        }
+    }
 }
 
 /// A cari read into what a CRM customer card needs.
@@ -59,9 +104,11 @@ pub struct LogoCustomer {
 }
 
 fn text(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
+    value.as_deref().and_then(text_of)
+}
+
+fn text_of(value: &str) -> Option<String> {
+    Some(value.trim())
         .filter(|v| !v.is_empty())
         .map(str::to_string)
 }
@@ -88,9 +135,33 @@ pub fn logo_time(value: &str) -> Option<DateTime<Utc>> {
 }
 
 impl LogoArp {
+    /// A field by its Logo name, as text.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let known = match name {
+            "CELL_PHONE" => &self.cell_phone,
+            "TELEPHONE1" => &self.telephone1,
+            "E_MAIL" => &self.e_mail,
+            "ADDRESS1" => &self.address1,
+            "CITY" => &self.city,
+            other => {
+                return match self.other.get(other) {
+                    Some(Value::String(text)) => text_of(text),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                }
+            }
+        };
+        text(known)
+    }
+
+    /// [`Self::read_with`] the seed's default fields.
+    pub fn read(&self) -> Result<LogoCustomer, Vec<FieldError>> {
+        self.read_with(&LogoFields::default())
+    }
+
     /// The card's facts, or every problem with the record, each naming Logo's field (and the
     /// record by its code, for the run's error records).
-    pub fn read(&self) -> Result<LogoCustomer, Vec<FieldError>> {
+    pub fn read_with(&self, fields: &LogoFields) -> Result<LogoCustomer, Vec<FieldError>> {
         let mut errors = Vec::new();
         let code = text(&self.code);
         let at = |field: &str| match &code {
@@ -128,9 +199,10 @@ impl LogoArp {
                 }
             },
         };
-        let phones: Vec<PhoneNumber> = [&self.cell_phone, &self.telephone1]
-            .into_iter()
-            .filter_map(text)
+        let phones: Vec<PhoneNumber> = fields
+            .phones
+            .iter()
+            .filter_map(|name| self.field(name))
             .filter_map(|p| PhoneNumber::parse(&p).ok())
             .fold(Vec::new(), |mut all, p| {
                 if !all.contains(&p) {
@@ -152,9 +224,9 @@ impl LogoArp {
             title: title.unwrap_or_default(),
             tax_id,
             phones,
-            email: text(&self.e_mail).as_deref().and_then(fold_email),
-            address: text(&self.address1),
-            city: text(&self.city),
+            email: self.field(&fields.email).as_deref().and_then(fold_email),
+            address: self.field(&fields.address),
+            city: self.field(&fields.city),
             modified_at: self.date_modified.as_deref().and_then(logo_time),
         })
     }
@@ -174,6 +246,11 @@ pub struct CrmCustomer<'a> {
 /// The `POST /Arps` body for a CRM customer, under the code the CRM assigns (so a retried run
 /// finds it by code instead of creating it twice). `ACCOUNT_TYPE` 3: buyer and seller.
 pub fn new_arp(customer: &CrmCustomer<'_>, code: &str) -> Value {
+    new_arp_with(customer, code, &LogoFields::default())
+}
+
+/// [`new_arp`] into the tenant's fields.
+pub fn new_arp_with(customer: &CrmCustomer<'_>, code: &str, fields: &LogoFields) -> Value {
     let mut body = json!({
         "CODE": code,
         "TITLE": customer.title,
@@ -189,20 +266,19 @@ pub fn new_arp(customer: &CrmCustomer<'_>, code: &str) -> Value {
     if let Some(phone) = customer.phone {
         // Logo keeps national numbers: 0 and the ten digits.
         let national = phone.national_display().replace(' ', "");
-        if phone.is_turkish_mobile() {
-            body["CELL_PHONE"] = json!(national);
-        } else {
-            body["TELEPHONE1"] = json!(national);
+        let slot = if phone.is_turkish_mobile() { 0 } else { 1 };
+        if let Some(field) = fields.phones.get(slot).or(fields.phones.first()) {
+            body[field.as_str()] = json!(national);
         }
     }
     if let Some(email) = customer.email {
-        body["E_MAIL"] = json!(email);
+        body[fields.email.as_str()] = json!(email);
     }
     if let Some(address) = customer.address {
-        body["ADDRESS1"] = json!(address);
+        body[fields.address.as_str()] = json!(address);
     }
     if let Some(city) = customer.city {
-        body["CITY"] = json!(city);
+        body[fields.city.as_str()] = json!(city);
     }
     body
 }
@@ -346,6 +422,45 @@ mod tests {
         assert_eq!(
             (body["TCKNO"].as_str(), body.get("TAX_ID")),
             (Some("10000000146"), None)
+        );
+    }
+
+    #[test]
+    fn a_tenants_mapping_reads_and_writes_other_fields() {
+        let record: LogoArp = serde_json::from_str(
+            r#"{"CODE": "120.01.009", "TITLE": "Ege Gıda A.Ş.", "TAX_ID": "4540536920",
+                "CELL_PHONE": "", "TELEPHONE2": "0232 444 55 66", "E_MAIL2": "Fatura@EgeGida.com.tr"}"#,
+        )
+        .unwrap();
+        let fields = LogoFields {
+            phones: vec!["TELEPHONE2".into()],
+            email: "E_MAIL2".into(),
+            ..LogoFields::default()
+        };
+        let customer = record.read_with(&fields).unwrap();
+        assert_eq!(customer.phones[0].as_str(), "+902324445566");
+        assert_eq!(customer.email.as_deref(), Some("fatura@egegida.com.tr"));
+        assert!(
+            record.read().unwrap().phones.is_empty(),
+            "the defaults read other fields"
+        );
+        let tax = TaxId::parse("4540536920").unwrap();
+        let phone = PhoneNumber::parse("0232 444 55 66").unwrap();
+        let body = new_arp_with(
+            &CrmCustomer {
+                title: "Ege Gıda A.Ş.",
+                tax_id: &tax,
+                phone: Some(&phone),
+                email: Some("fatura@egegida.com.tr"),
+                address: None,
+                city: None,
+            },
+            "CRM.X",
+            &fields,
+        );
+        assert_eq!(
+            (body["TELEPHONE2"].as_str(), body["E_MAIL2"].as_str()),
+            (Some("02324445566"), Some("fatura@egegida.com.tr"))
         );
     }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::arp::{new_arp, CrmCustomer, LogoCustomer};
+use super::arp::{new_arp_with, CrmCustomer, LogoCustomer, LogoFields};
 use crate::party::{Card, CardKind, CustomerDetails, IdentityKey, LeadSource, Profile};
 use crate::tax_id::TaxId;
 use crate::tenant::sha256_hex;
@@ -109,10 +109,10 @@ pub fn apply(card: &mut Card, customer: &LogoCustomer, at: DateTime<Utc>) {
 
 /// The `Arps` body for a CRM card (a create under `code`, or the CRM's side of a conflict it
 /// won); `None` for a card without a valid tax number, which Logo would refuse.
-pub fn arp_body(card: &Card, code: &str) -> Option<Value> {
+pub fn arp_body(card: &Card, code: &str, fields: &LogoFields) -> Option<Value> {
     let tax = card.customer.as_ref()?.tax_id.as_deref()?;
     let tax_id = TaxId::parse(tax).ok()?;
-    Some(new_arp(
+    Some(new_arp_with(
         &CrmCustomer {
             title: &card.display_name,
             tax_id: &tax_id,
@@ -122,6 +122,7 @@ pub fn arp_body(card: &Card, code: &str) -> Option<Value> {
             city: card.profile.city.as_deref(),
         },
         code,
+        fields,
     ))
 }
 
@@ -183,7 +184,7 @@ mod tests {
         let keys: Vec<_> = card.identity_keys().iter().map(|k| k.key()).collect();
         assert!(keys.contains(&"TAX#4540536920".to_string()));
         assert!(keys.contains(&"EXT#logo#120.01.001".to_string()));
-        let body = arp_body(&card, "120.01.001").unwrap();
+        let body = arp_body(&card, "120.01.001", &LogoFields::default()).unwrap();
         assert_eq!(body["TAX_ID"], "4540536920");
         assert_eq!(body["CELL_PHONE"], "05321112233");
         assert_eq!(body["ADDRESS1"], "Atatürk Cad. No: 5");

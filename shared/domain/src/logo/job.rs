@@ -485,7 +485,7 @@ impl LogoSync {
         let mut readable: Vec<(&LogoArp, LogoCustomer)> = Vec::with_capacity(records.len());
         for arp in records {
             run.report.customers.read += 1;
-            match arp.read() {
+            match arp.read_with(&target.settings.fields) {
                 Ok(customer) => readable.push((arp, customer)),
                 Err(errors) => {
                     run.report.customers.skipped += 1;
@@ -624,7 +624,7 @@ impl LogoSync {
             )
             .await;
         if winner == Winner::Crm {
-            let body = arp_body(card, &customer.code);
+            let body = arp_body(card, &customer.code, &target.settings.fields);
             if let (Some(reference), Some(body)) = (arp.internal_reference, body) {
                 match self.api.update_arp(target, reference, &body).await {
                     Ok(()) => {}
@@ -651,7 +651,7 @@ impl LogoSync {
     ) -> Result<(), PortError> {
         let code = code_for(&target.settings.code_prefix, &card.card_id);
         run.report.created_in_logo.read += 1;
-        let Some(body) = arp_body(card, &code) else {
+        let Some(body) = arp_body(card, &code, &target.settings.fields) else {
             run.report.created_in_logo.skipped += 1;
             self.skip(
                 target,

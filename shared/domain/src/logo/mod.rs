@@ -11,5 +11,8 @@ pub mod run;
 pub mod stock;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 /// The tenant secret holding the Logo URL and credentials (`<prefix><tenant>/logo`).
 pub const SECRET_INTEGRATION: &str = "logo";
