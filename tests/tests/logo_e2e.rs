@@ -17,6 +17,35 @@ use onecrm_e2e::*;
 use rust_decimal::Decimal;
 use serde_json::json;
 
+/// The card carries the code, and Logo got one create for it.
+async fn linked_once(
+    stack: &Stack,
+    tenant: &TestTenant,
+    sandbox: &Sandbox,
+    card: &Card,
+    code: &str,
+) {
+    assert_eq!(sandbox.stats()["creates_by_code"][code], 1);
+    let linked = stack
+        .crm()
+        .card(&tenant.id, &card.card_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.external_ids["logo"], code);
+}
+
+/// The card's refresh ("Logo'dan güncelle" / "Logo'ya gönder").
+fn refresh(tenant: &TestTenant, card_id: &str) -> onecrm_domain::envelope::Envelope {
+    let job = LogoJob {
+        tenant_id: tenant.id.clone(),
+        full: false,
+        refresh_card: Some(card_id.to_string()),
+        trace_id: uuid::Uuid::now_v7().to_string(),
+    };
+    envelope(&job, chrono::Utc::now())
+}
+
 async fn report(stack: &Stack, tenant: &TestTenant) -> onecrm_domain::logo::run::SyncRun {
     stack.crm().reports(&tenant.id, 1).await.unwrap().remove(0)
 }
@@ -261,14 +290,7 @@ async fn a_create_whose_answer_was_lost_is_linked_not_made_twice() {
     // The nightly read of Logo's cari finds it by its tax number before anything is created.
     let r = report(&stack, &tenant).await.report;
     assert_eq!(r.created_in_logo.created, 0);
-    assert_eq!(sandbox.stats()["creates_by_code"][&code], 1);
-    let linked = stack
-        .crm()
-        .card(&tenant.id, &card.card_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(linked.external_ids["logo"], code);
+    linked_once(&stack, &tenant, &sandbox, &card, &code).await;
     assert_eq!(r.reconciliation.crm_only, 0);
 }
 
@@ -371,13 +393,7 @@ async fn the_card_button_refreshes_one_customer_and_its_invoices_now() {
             .unwrap()
             .clone()
     ));
-    let refresh = LogoJob {
-        tenant_id: tenant.id.clone(),
-        full: false,
-        refresh_card: Some(card_id_for(&code)),
-        trace_id: uuid::Uuid::now_v7().to_string(),
-    };
-    run_to_end(&app, envelope(&refresh, chrono::Utc::now())).await;
+    run_to_end(&app, refresh(&tenant, &card_id_for(&code))).await;
     let card = stack
         .crm()
         .card(&tenant.id, &card_id_for(&code))
@@ -393,4 +409,29 @@ async fn the_card_button_refreshes_one_customer_and_its_invoices_now() {
     assert_eq!(invoices.len(), 3);
     let gross: Decimal = invoices.iter().map(|i| i.gross).sum();
     assert!(gross > Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn the_send_to_logo_button_creates_the_cari_now_and_the_samples_are_jobs() {
+    let (stack, tenant, queue) = setup(false).await;
+    let (url, sandbox) = logo_sandbox(2, 1, 0).await;
+    stack.logo(&tenant, &url, |_| {}).await;
+    let card = crm_customer(&stack, &tenant, "crm-send", "4540536920").await;
+    let app = stack.logo_sync(&queue, 60);
+    run_to_end(&app, refresh(&tenant, &card.card_id)).await;
+    let code = code_for("CRM.", &card.card_id);
+    linked_once(&stack, &tenant, &sandbox, &card, &code).await;
+
+    // The committed samples are jobs of the demo tenant (the refresh names cari 120.01.000001).
+    for name in ["nightly-job", "full-resync-job", "refresh-card"] {
+        let path = events_dir().join(format!("logo-sync/{name}.message.json"));
+        let envelope =
+            onecrm_domain::envelope::Envelope::from_json(&std::fs::read_to_string(path).unwrap())
+                .unwrap();
+        let job: LogoJob = serde_json::from_value(envelope.payload).unwrap();
+        assert_eq!(job.tenant_id.as_str(), "demo");
+        if let Some(card) = job.refresh_card {
+            assert_eq!(card, card_id_for(&Sandbox::code(1)));
+        }
+    }
 }

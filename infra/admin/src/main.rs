@@ -3,6 +3,7 @@
 //! so the stored shapes have one definition. Works against AWS or the local emulator
 //! (`AWS_ENDPOINT_URL`), reading table names and the secret prefix from the environment.
 
+mod demo;
 mod forms;
 mod insurup;
 mod karel;
@@ -24,9 +25,9 @@ use onecrm_domain::log::{Integration, LogRecord};
 use onecrm_domain::meta_lead::webhook::MetaLeadWebhook;
 use onecrm_domain::meta_lead::SECRET_INTEGRATION as META_SECRET;
 use onecrm_domain::page::{Page, PageRequest};
-use onecrm_domain::party::{Card, IdentityKey};
+use onecrm_domain::party::IdentityKey;
 use onecrm_domain::phone::PhoneNumber;
-use onecrm_domain::ports::{CrmRepository, EventArchive, LogReader, NewLeadOutcome, SecretStore};
+use onecrm_domain::ports::{CrmRepository, EventArchive, LogReader, SecretStore};
 use onecrm_domain::tenant::{
     app_secret_name, secret_name, IntegrationSettings, MetaLeadAdsSettings, TenantConfig, TenantId,
     TenantRoute, WhatsAppSettings,
@@ -213,32 +214,6 @@ struct TenantArgs {
     meta_page_token: Option<String>,
 }
 
-/// The demo Meta app (README): its App Secret `demo-app-secret` signs the sample events.
-const DEMO_META_APP_ID: &str = "1000000000000001";
-
-/// The demo tenant's documented test values (events/ is signed with this app secret).
-fn demo() -> TenantArgs {
-    TenantArgs {
-        id: "demo".into(),
-        name: "Demo Sigorta A.Ş.".into(),
-        default_owner: Some("user-demo-sales".into()),
-        whatsapp_phone_number_id: "106540352242922".into(),
-        whatsapp_display_phone_number: "908503031234".into(),
-        whatsapp_business_account_id: "102290129340398".into(),
-        meta_app_id: DEMO_META_APP_ID.into(),
-        meta_app_secret: Some("demo-app-secret".into()),
-        whatsapp_verify_token: "demo-verify-token".into(),
-        whatsapp_access_token: Some("demo-access-token".into()),
-        task_for_new_leads: true,
-        no_leads_for_unknown_numbers: false,
-        meta_page_id: vec![DEMO_META_PAGE_ID.into()],
-        meta_page_token: Some("demo-page-token".into()),
-    }
-}
-
-/// The demo Facebook Page: `events/meta-lead/*` are its deliveries.
-const DEMO_META_PAGE_ID: &str = "104523456789012";
-
 async fn add_tenant(
     crm: &CrmStore,
     secrets: &SecretsManagerStore,
@@ -421,32 +396,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::AddTenant(args) => {
             add_tenant(&crm, &secrets, &settings, *args, true).await?;
         }
-        Command::SeedDemo => {
-            let tenant = add_tenant(&crm, &secrets, &settings, demo(), false).await?;
-            forms::seed_demo(&crm, &tenant).await?;
-            pbx::seed_demo(&crm, &tenant).await?;
-            insurup::seed_demo(&crm, &secrets, &settings, &tenant).await?;
-            karel::seed_demo(&crm, &secrets, &settings, &tenant).await?;
-            logo::seed_demo(&crm, &secrets, &settings, &tenant).await?;
-            // A known customer, so the demo shows both paths: new lead and existing card.
-            let now = Utc::now();
-            let customer = Card {
-                emails: vec!["mehmet.demir@example.com".into()],
-                owner: Some("user-demo-sales".into()),
-                ..Card::person_customer(
-                    "demo-customer-mehmet",
-                    "Mehmet Demir",
-                    vec![PhoneNumber::parse("0532 111 22 33")?],
-                    now,
-                )
-            };
-            match crm.create_card(&tenant, &customer).await? {
-                NewLeadOutcome::Created => {
-                    println!("demo customer Mehmet Demir (+905321112233) created")
-                }
-                _ => println!("demo customer Mehmet Demir (+905321112233) already there"),
-            }
-        }
+        Command::SeedDemo => demo::seed(&crm, &secrets, &settings).await?,
         Command::Card { tenant, phone } => {
             let tenant = TenantId::parse(&tenant)?;
             let phone = PhoneNumber::parse(&phone)?;

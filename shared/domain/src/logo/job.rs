@@ -6,25 +6,21 @@
 //! One invocation at a time per tenant: the run item carries a lease, taken and renewed by
 //! conditional saves on its version. A second invocation finds the lease held and stops.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::arp::{LogoArp, LogoCustomer, Winner};
-use super::customer::{apply, arp_body, code_for, logo_key, new_card};
-use super::ports::{
-    ArpFilter, CustomerWrite, InvoiceFilter, InvoiceWrite, LogoApi, LogoStore, LogoTarget,
-};
-use super::run::{Conflict, Phase, Problem, StockDifference, SyncReport, SyncRun, LISTED};
-use super::stock::Product;
+use super::arp::LogoArp;
+use super::customer::logo_key;
+use super::ports::{ArpFilter, InvoiceFilter, InvoiceWrite, LogoApi, LogoStore, LogoTarget};
+use super::run::{Phase, Problem, SyncReport, SyncRun};
 use crate::envelope::TraceId;
 use crate::error::{FieldError, PortError};
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
 use crate::page::PageRequest;
-use crate::party::{Card, IdentityKey};
+use crate::party::IdentityKey;
 use crate::ports::{CrmRepository, TenantDirectory};
 use crate::tenant::TenantId;
 
@@ -33,7 +29,7 @@ pub const CHECK_DAYS: i64 = 30;
 /// How often the run's checkpoint is saved (and its lease renewed) while pages go by.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// CRM customers created in Logo per checkpoint (each is a lookup and maybe a create).
-const CREATE_PAGE: usize = 25;
+pub(super) const CREATE_PAGE: usize = 25;
 
 /// A queued sync job: the nightly fan-out's, an operator's full resync, or the card's
 /// "Logo'dan güncelle" button (`refresh_card`).
@@ -295,402 +291,12 @@ impl LogoSync {
                 run.report.products.updated += products.len() as u64;
                 next_page(run, n, more);
             }
-            Phase::CheckCustomers => {
-                if run.offset == 0 && run.cursor.is_none() {
-                    self.count_crm_only(target.tenant, run).await?;
-                }
-                let filter = ArpFilter::ChangedSince(None);
-                let page = match ahead.arps.take() {
-                    Some((offset, page)) if offset == run.offset => page,
-                    _ => self.api.arps(target, &filter, run.offset, limit).await?,
-                };
-                let codes: Vec<String> = page
-                    .records
-                    .iter()
-                    .filter_map(|a| a.code.as_deref().map(str::trim))
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                let keys: Vec<IdentityKey> = codes.iter().map(|c| logo_key(c)).collect();
-                let (n, more) = (page.records.len(), page.more);
-                let next_offset = run.offset + n as u64;
-                let (claimed, next) =
-                    futures::join!(self.store.claimed(target.tenant, &keys), async {
-                        match more && n > 0 {
-                            true => self
-                                .api
-                                .arps(target, &filter, next_offset, limit)
-                                .await
-                                .ok(),
-                            false => None,
-                        }
-                    });
-                let claimed = claimed?;
-                ahead.arps = next.map(|page| (next_offset, page));
-                let check = &mut run.report.reconciliation;
-                check.logo_customers += page.records.len() as u64;
-                for code in &codes {
-                    if claimed.contains_key(&logo_key(code).key()) {
-                        check.logo_customers_in_crm += 1;
-                    } else if check.missing_in_crm.len() < LISTED {
-                        check.missing_in_crm.push(code.clone());
-                    }
-                }
-                next_page(run, page.records.len(), page.more);
-            }
-            Phase::CheckInvoices => {
-                let from = *run
-                    .report
-                    .reconciliation
-                    .invoices_from
-                    .get_or_insert_with(|| {
-                        crate::time::istanbul_today(&run.started_at)
-                            - Duration::days(CHECK_DAYS - 1)
-                    });
-                let filter = InvoiceFilter::DatedFrom(from);
-                let page = match ahead.invoices.take() {
-                    Some((offset, page)) if offset == run.offset => page,
-                    _ => {
-                        self.api
-                            .invoices(target, &filter, run.offset, limit)
-                            .await?
-                    }
-                };
-                let (n, more) = (page.records.len(), page.more);
-                // Unreadable ones were reported by the sync step.
-                let logo: Vec<_> = page
-                    .records
-                    .iter()
-                    .filter_map(|w| w.read().ok())
-                    .filter(|i| i.date >= from)
-                    .collect();
-                let codes: Vec<IdentityKey> = logo.iter().map(|i| logo_key(&i.arp_code)).collect();
-                let next_offset = run.offset + n as u64;
-                let (crm, next) = futures::join!(
-                    async {
-                        let cards = self.store.claimed(target.tenant, &codes).await?;
-                        let keys: Vec<(String, String)> = logo
-                            .iter()
-                            .filter_map(|i| {
-                                let card = cards.get(&logo_key(&i.arp_code).key())?;
-                                Some((card.clone(), i.number.clone()))
-                            })
-                            .collect();
-                        self.store.invoices(target.tenant, &keys).await
-                    },
-                    async {
-                        match more && n > 0 {
-                            true => self
-                                .api
-                                .invoices(target, &filter, next_offset, limit)
-                                .await
-                                .ok(),
-                            false => None,
-                        }
-                    }
-                );
-                let crm = crm?;
-                ahead.invoices = next.map(|page| (next_offset, page));
-                run.report.reconciliation.compare_invoices(&logo, &crm);
-                next_page(run, n, more);
-            }
-            Phase::CheckStock => {
-                let (read, more) = self.stock_page(target, run.offset, limit).await?;
-                let n = read.len();
-                // Unreadable ones were reported by the sync step.
-                let products: Vec<_> = read.into_iter().filter_map(Result::ok).collect();
-                let codes: Vec<String> = products.iter().map(|p| p.code.clone()).collect();
-                let crm = self.store.stock(target.tenant, &codes).await?;
-                let check = &mut run.report.reconciliation;
-                for product in products {
-                    check.products_checked += 1;
-                    let ours = crm.get(&product.code).copied();
-                    if ours != Some(product.on_hand) {
-                        check.stock_differences += 1;
-                        if check.stock_listed.len() < LISTED {
-                            check.stock_listed.push(StockDifference {
-                                code: product.code,
-                                logo: product.on_hand,
-                                crm: ours,
-                            });
-                        }
-                    }
-                }
-                next_page(run, n, more);
-            }
+            Phase::CheckCustomers => self.check_customers(target, run, ahead, limit).await?,
+            Phase::CheckInvoices => self.check_invoices(target, run, ahead, limit).await?,
+            Phase::CheckStock => self.check_stock(target, run, limit).await?,
             Phase::Done => {}
         }
         Ok(())
-    }
-
-    /// A page of material cards read with their stock on hand (one query for the page).
-    async fn stock_page(
-        &self,
-        target: LogoTarget<'_>,
-        offset: u64,
-        limit: u32,
-    ) -> Result<(Vec<Result<Product, Vec<FieldError>>>, bool), PortError> {
-        let page = self.api.items(target, None, offset, limit).await?;
-        let refs: Vec<i64> = page
-            .records
-            .iter()
-            .filter_map(|i| i.internal_reference)
-            .collect();
-        let on_hand = self.api.on_hand(target, &refs).await?;
-        let read = page
-            .records
-            .iter()
-            .map(|item| {
-                let quantity = item
-                    .internal_reference
-                    .and_then(|r| on_hand.get(&r))
-                    .map(String::as_str);
-                item.read(quantity)
-            })
-            .collect();
-        Ok((read, page.more))
-    }
-
-    /// CRM customers that have no Logo code (what `CreateInLogo` could not create).
-    async fn count_crm_only(&self, tenant: &TenantId, run: &mut SyncRun) -> Result<(), PortError> {
-        let mut cursor = None;
-        loop {
-            let page = self
-                .store
-                .customers_without_logo_code(tenant, PageRequest { limit: 100, cursor })
-                .await?;
-            let check = &mut run.report.reconciliation;
-            for card in &page.items {
-                check.crm_only += 1;
-                if check.crm_only_cards.len() < LISTED {
-                    check.crm_only_cards.push(card.card_id.clone());
-                }
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    /// One page of cari onto cards: new ones created, known ones updated unless the CRM's
-    /// change wins. Returns the writes (the caller writes them while reading on).
-    async fn customers(
-        &self,
-        target: LogoTarget<'_>,
-        run: &mut SyncRun,
-        records: &[LogoArp],
-    ) -> Result<Vec<CustomerWrite>, PortError> {
-        let tenant = target.tenant;
-        let mut readable: Vec<(&LogoArp, LogoCustomer)> = Vec::with_capacity(records.len());
-        for arp in records {
-            run.report.customers.read += 1;
-            match arp.read_with(&target.settings.fields) {
-                Ok(customer) => readable.push((arp, customer)),
-                Err(errors) => {
-                    run.report.customers.skipped += 1;
-                    self.skip(target, &mut run.report, "logo.arp.read", errors)
-                        .await;
-                }
-            }
-        }
-        let keys: Vec<IdentityKey> = readable
-            .iter()
-            .flat_map(|(_, c)| [logo_key(&c.code), tax_key(c)])
-            .collect();
-        // Keys claimed before this page, and by the cards this page writes.
-        let mut claimed = self.store.claimed(tenant, &keys).await?;
-        let ids: Vec<String> = claimed
-            .values()
-            .cloned()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let mut cards: HashMap<String, Card> = self
-            .crm
-            .cards(tenant, &ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.card_id.clone(), c))
-            .collect();
-        let mut writes: Vec<CustomerWrite> = Vec::with_capacity(readable.len());
-        for (arp, customer) in readable {
-            let by_code = claimed.get(&logo_key(&customer.code).key()).cloned();
-            // A card linked to another cari with the same tax number (a branch account) is
-            // not this cari's card.
-            let by_tax = claimed
-                .get(&tax_key(&customer).key())
-                .cloned()
-                .filter(|id| {
-                    cards.get(id).is_some_and(|card| {
-                        card.external_ids
-                            .get(super::customer::LOGO)
-                            .is_none_or(|code| code == &customer.code)
-                    })
-                });
-            let existing = by_code.or(by_tax).and_then(|id| cards.get(&id).cloned());
-            let (card, created) = match existing {
-                None => (new_card(&customer, run.started_at), true),
-                Some(mut card) => {
-                    let decision = match (run.last_run, customer.modified_at) {
-                        (Some(last), Some(logo_at)) => target
-                            .settings
-                            .conflict_rule
-                            .decide(last, logo_at, card.updated_at)
-                            .map(|w| (w, last, logo_at)),
-                        _ => None,
-                    };
-                    if let Some((winner, _, logo_at)) = decision {
-                        self.conflict(target, run, arp, &customer, &card, winner, logo_at)
-                            .await?;
-                        if winner == Winner::Crm {
-                            continue;
-                        }
-                    } else if run.last_run.is_some_and(|last| {
-                        card.updated_at > last
-                            && customer
-                                .modified_at
-                                .is_some_and(|l| l < super::arp::whole_seconds(last))
-                    }) {
-                        // Only the CRM changed it (a full run reads untouched cari too).
-                        continue;
-                    }
-                    apply(&mut card, &customer, run.started_at);
-                    (card, false)
-                }
-            };
-            // Keys nobody holds yet become this card's; a key another card holds stays its.
-            let mut claims = Vec::new();
-            for key in [logo_key(&customer.code), tax_key(&customer)] {
-                if let std::collections::hash_map::Entry::Vacant(free) = claimed.entry(key.key()) {
-                    free.insert(card.card_id.clone());
-                    claims.push(key);
-                }
-            }
-            if created {
-                run.report.customers.created += 1;
-            } else {
-                run.report.customers.updated += 1;
-            }
-            cards.insert(card.card_id.clone(), card.clone());
-            writes.push(CustomerWrite { card, claims });
-        }
-        Ok(writes)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn conflict(
-        &self,
-        target: LogoTarget<'_>,
-        run: &mut SyncRun,
-        arp: &LogoArp,
-        customer: &LogoCustomer,
-        card: &Card,
-        winner: Winner,
-        logo_at: DateTime<Utc>,
-    ) -> Result<(), PortError> {
-        run.report.conflict(Conflict::new(
-            &customer.code,
-            &card.card_id,
-            winner,
-            logo_at,
-            card.updated_at,
-        ));
-        let side = if winner == Winner::Crm { "crm" } else { "logo" };
-        self.log
-            .write(
-                LogEntry::new(
-                    target.tenant.clone(),
-                    Integration::Logo,
-                    LogDirection::Inbound,
-                    "logo.arp.conflict",
-                    LogResult::Warning,
-                    target.trace.clone(),
-                )
-                .error(
-                    "both_sides_changed",
-                    format!(
-                        "cari {} and card {} both changed since the last run; the {} rule keeps {side}'s",
-                        customer.code,
-                        card.card_id,
-                        serde_json::to_value(target.settings.conflict_rule)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default()
-                    ),
-                )
-                .external_id(customer.code.clone())
-                .card_id(card.card_id.clone()),
-            )
-            .await;
-        if winner == Winner::Crm {
-            let body = arp_body(card, &customer.code, &target.settings.fields);
-            if let (Some(reference), Some(body)) = (arp.internal_reference, body) {
-                match self.api.update_arp(target, reference, &body).await {
-                    Ok(()) => {}
-                    // Logo refused the CRM's values: reported, the run goes on.
-                    Err(PortError::Rejected(why)) => run.report.problem(Problem {
-                        field: format!("Arps[{}]", customer.code),
-                        code: "logo_refused_update".into(),
-                        message: why,
-                    }),
-                    Err(other) => return Err(other),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A CRM customer into Logo under the code derived from its card: Logo is asked for that
-    /// code first, so a create retried after a cut-off (or an unclear answer) is not repeated.
-    async fn create_in_logo(
-        &self,
-        target: LogoTarget<'_>,
-        run: &mut SyncRun,
-        card: &Card,
-    ) -> Result<(), PortError> {
-        let code = code_for(&target.settings.code_prefix, &card.card_id);
-        run.report.created_in_logo.read += 1;
-        let Some(body) = arp_body(card, &code, &target.settings.fields) else {
-            run.report.created_in_logo.skipped += 1;
-            self.skip(
-                target,
-                &mut run.report,
-                "logo.arp.create",
-                vec![FieldError::new(
-                    format!("cards[{}].tax_id", card.card_id),
-                    "invalid_tax_id",
-                    "a CRM customer needs a valid VKN or TCKN to become a cari",
-                )],
-            )
-            .await;
-            return Ok(());
-        };
-        let found = self
-            .api
-            .arps(target, &ArpFilter::Code(code.clone()), 0, 1)
-            .await?;
-        if found.records.is_empty() {
-            match self.api.create_arp(target, &body).await {
-                Ok(()) => run.report.created_in_logo.created += 1,
-                Err(PortError::Rejected(why)) => {
-                    run.report.created_in_logo.skipped += 1;
-                    run.report.problem(Problem {
-                        field: format!("cards[{}]", card.card_id),
-                        code: "logo_refused_create".into(),
-                        message: why,
-                    });
-                    return Ok(());
-                }
-                // An unclear answer: the next attempt looks the code up before creating.
-                Err(other) => return Err(other),
-            }
-        } else {
-            run.report.created_in_logo.updated += 1;
-        }
-        self.store
-            .link_logo_code(target.tenant, &card.card_id, &code)
-            .await
     }
 
     /// One page of invoices onto their customers' cards: the writes.
@@ -742,7 +348,7 @@ impl LogoSync {
     }
 
     /// A record left out: one error record naming it and its fields; the run goes on.
-    async fn skip(
+    pub(super) async fn skip(
         &self,
         target: LogoTarget<'_>,
         report: &mut SyncReport,
@@ -847,7 +453,8 @@ impl LogoSync {
         Ok(JobOutcome::Finished(Box::new(run)))
     }
 
-    /// The card's cari and its invoices now (the card's "Logo'dan güncelle").
+    /// The card's cari and its invoices now (the card's "Logo'dan güncelle"); a customer Logo
+    /// does not have yet is created there ("Logo'ya gönder").
     async fn refresh(
         &self,
         target: LogoTarget<'_>,
@@ -887,6 +494,11 @@ impl LogoSync {
             finished_at: None,
         };
         let found = self.api.arps(target, &filter, 0, 10).await?;
+        if found.records.is_empty() && target.settings.create_in_logo {
+            // Not in Logo yet: the card's "Logo'ya gönder" (seed 000 §3.4), now.
+            self.create_in_logo(target, &mut run, &card).await?;
+            return Ok(JobOutcome::Refreshed(Box::new(run.report)));
+        }
         let writes = self.customers(target, &mut run, &found.records).await?;
         self.store.put_customers(target.tenant, &writes).await?;
         for arp in &found.records {
@@ -911,20 +523,16 @@ impl LogoSync {
     }
 }
 
-fn tax_key(customer: &LogoCustomer) -> IdentityKey {
-    IdentityKey::TaxId(customer.tax_id.as_str().to_string())
-}
-
 /// The next Logo page of a phase, read while the current one was written (lost with the
 /// invocation: it is read again).
 #[derive(Default)]
-struct Ahead {
-    arps: Option<(u64, super::ports::LogoPage<LogoArp>)>,
-    invoices: Option<(u64, super::ports::LogoPage<super::invoice::LogoInvoiceWire>)>,
+pub(super) struct Ahead {
+    pub(super) arps: Option<(u64, super::ports::LogoPage<LogoArp>)>,
+    pub(super) invoices: Option<(u64, super::ports::LogoPage<super::invoice::LogoInvoiceWire>)>,
 }
 
 /// Moves past a page of `n` records; the phase ends with the last page.
-fn next_page(run: &mut SyncRun, n: usize, more: bool) {
+pub(super) fn next_page(run: &mut SyncRun, n: usize, more: bool) {
     run.offset += n as u64;
     if !more || n == 0 {
         run.advance();

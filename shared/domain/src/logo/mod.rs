@@ -3,6 +3,8 @@
 //! and the reconciliation report each run leaves.
 
 pub mod arp;
+mod cari;
+mod check;
 pub mod customer;
 pub mod invoice;
 pub mod job;
