@@ -89,8 +89,8 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   InsurUp sandbox (agent user, REST, send)    $insurup_url  (POST /sandbox/send, /sandbox/expire)
   Karel CRM sandbox (PpOpportunities)         $karel_url  (GET /sandbox/opportunities, POST /sandbox/lock, /sandbox/slow)
   Karel opportunity changes queue (the CRM's) $KAREL_QUEUE_URL
-  Logo sandbox (REST; ${LOGO_CUSTOMERS:-200} cari)   $logo_url  (GET /sandbox/stats, POST /sandbox/touch, /sandbox/expire)
-  Logo sync jobs queue (nightly 02:00 Istanbul) $LOGO_QUEUE_URL  (make logo-sync, make logo-report)
+  Logo sandbox (REST, generated)              $logo_url  (${LOGO_CUSTOMERS:-200} cari; GET /sandbox/stats, POST /sandbox/touch, /sandbox/expire)
+  Logo sync jobs (nightly 02:00 Istanbul)     $LOGO_QUEUE_URL  (make logo-sync, make logo-report)
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
