@@ -136,6 +136,8 @@ impl LogoSync {
         }
         // At least one page per invocation, so a run always moves.
         let mut saved = Instant::now();
+        // The run as last saved: a failed page's counts must not outlive it.
+        let mut last_saved = run.clone();
         let mut ahead = Ahead::default();
         loop {
             if run.phase == Phase::Done {
@@ -146,10 +148,11 @@ impl LogoSync {
             let stepped = self.step(target, &mut run, &mut ahead).await;
             *run.report.phase_ms.entry(phase0).or_default() += began.elapsed().as_millis() as u64;
             if let Err(error) = stepped {
-                // Free the run for the retry; the failed page is done again from its start.
-                let version = run.version;
+                // Free the run for the retry from its last checkpoint: the pages since (the
+                // failed one too) are done again and counted once.
+                let version = last_saved.version;
                 let _ = self
-                    .checkpoint(tenant, &mut run, Some(version), false)
+                    .checkpoint(tenant, &mut last_saved, Some(version), false)
                     .await;
                 return Err(error);
             }
@@ -166,6 +169,7 @@ impl LogoSync {
                     return Ok(JobOutcome::Busy);
                 }
                 saved = Instant::now();
+                last_saved = run.clone();
             }
             if out_of_time {
                 return Ok(JobOutcome::OutOfTime(Box::new(run)));

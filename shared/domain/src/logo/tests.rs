@@ -423,6 +423,11 @@ async fn a_create_whose_answer_was_lost_is_found_by_its_code_and_not_sent_again(
     match w.sync.run(&job(&w), later()).await.unwrap() {
         JobOutcome::Finished(run) => {
             assert_eq!(run.report.created_in_logo.updated, 1, "found, not created");
+            assert_eq!(
+                (run.report.created_in_logo.read, run.report.customers.read),
+                (1, 1),
+                "the failed attempt's counts did not outlive it"
+            );
             assert_eq!(run.report.reconciliation.crm_only, 0);
         }
         other => panic!("{other:?}"),
