@@ -629,7 +629,7 @@ pub fn body_json(response: &lambda_http::Response<lambda_http::Body>) -> Value {
 pub use in_flight::BothInFlight;
 pub use insurup::{insurup_request, InsurUpTenant, INSURUP_EMAIL, INSURUP_PASSWORD};
 pub use karel::KAREL_TOKEN;
-pub use logo::{job, logo_sandbox, run_to_end, sync};
+pub use logo::{job, logo_sandbox, logo_world, run_to_end, sync, LogoWorld};
 pub use pbx::{CallsInFlight, PBX_AGENT_USER};
 
 mod capture;

@@ -87,3 +87,34 @@ pub async fn run_to_end(app: &logo_sync::App, envelope: onecrm_domain::envelope:
 pub fn sync(app: &logo_sync::App) -> &LogoSync {
     &app.worker().sync
 }
+
+/// A test tenant connected to its own Logo sandbox, and `logo-sync` for it.
+pub struct LogoWorld {
+    pub stack: Stack,
+    pub tenant: TestTenant,
+    pub queue: TestQueue,
+    pub url: String,
+    pub sandbox: Arc<Sandbox>,
+    pub app: logo_sync::App,
+}
+
+/// `customers` cari (3 invoices each) and `items` products, a bad record every `bad_every`,
+/// `change` applied to the tenant's Logo settings, a run lease of `lease_seconds`.
+pub async fn logo_world(
+    (customers, items, bad_every): (u64, u64, u64),
+    lease_seconds: i64,
+    change: impl Fn(&mut LogoSettings),
+) -> LogoWorld {
+    let (stack, tenant, queue) = crate::setup(false).await;
+    let (url, sandbox) = logo_sandbox(customers, items, bad_every).await;
+    stack.logo(&tenant, &url, change).await;
+    let app = stack.logo_sync(&queue, lease_seconds);
+    LogoWorld {
+        stack,
+        tenant,
+        queue,
+        url,
+        sandbox,
+        app,
+    }
+}

@@ -64,11 +64,14 @@ async fn crm_customer(stack: &Stack, tenant: &TestTenant, id: &str, vkn: &str) -
 
 #[tokio::test]
 async fn a_nightly_run_brings_cari_invoices_and_stock_and_both_sides_agree_to_the_kurus() {
-    let (stack, tenant, queue) = setup(false).await;
-    let (url, sandbox) = logo_sandbox(40, 12, 0).await;
-    stack.logo(&tenant, &url, |s| s.page_size = 15).await;
+    let LogoWorld {
+        stack,
+        tenant,
+        sandbox,
+        app,
+        ..
+    } = logo_world((40, 12, 0), 60, |s| s.page_size = 15).await;
     let pending = crm_customer(&stack, &tenant, "crm-1", "4540536920").await;
-    let app = stack.logo_sync(&queue, 60);
     run_to_end(&app, job(&tenant, false)).await;
 
     let run = report(&stack, &tenant).await;
@@ -170,12 +173,11 @@ async fn a_nightly_run_brings_cari_invoices_and_stock_and_both_sides_agree_to_th
 
 #[tokio::test]
 async fn bad_records_are_skipped_with_the_record_and_field_named_and_the_run_goes_on() {
-    let (stack, tenant, queue) = setup(false).await;
+    let LogoWorld {
+        stack, tenant, app, ..
+    } = logo_world((30, 10, 25), 60, |_| {}).await;
     // Every 25th record is bad: cari 7 (VKN checksum), 13 (no tax number), invoices 11, 36, 61
     // (TOTAL_NET "on bin"), item 5 (VAT "yirmi").
-    let (url, _sandbox) = logo_sandbox(30, 10, 25).await;
-    stack.logo(&tenant, &url, |_| {}).await;
-    let app = stack.logo_sync(&queue, 60);
     run_to_end(&app, job(&tenant, true)).await;
 
     let r = report(&stack, &tenant).await.report;
@@ -214,11 +216,15 @@ async fn bad_records_are_skipped_with_the_record_and_field_named_and_the_run_goe
 
 #[tokio::test]
 async fn a_run_cut_off_anywhere_resumes_from_its_checkpoint_and_writes_nothing_twice() {
-    let (stack, tenant, queue) = setup(false).await;
-    let (url, sandbox) = logo_sandbox(200, 5, 0).await;
-    stack.logo(&tenant, &url, |s| s.page_size = 10).await;
+    let LogoWorld {
+        stack,
+        tenant,
+        queue,
+        sandbox,
+        app,
+        ..
+    } = logo_world((200, 5, 0), 1, |s| s.page_size = 10).await;
     let pending = crm_customer(&stack, &tenant, "crm-cut", "4540536920").await;
-    let app = stack.logo_sync(&queue, 1);
     let first = job(&tenant, false);
 
     // Killed mid-flight (the future dropped wherever it was), twice.
@@ -268,11 +274,14 @@ async fn a_run_cut_off_anywhere_resumes_from_its_checkpoint_and_writes_nothing_t
 
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_linked_not_made_twice() {
-    let (stack, tenant, queue) = setup(false).await;
-    let (url, sandbox) = logo_sandbox(3, 1, 0).await;
-    stack.logo(&tenant, &url, |_| {}).await;
+    let LogoWorld {
+        stack,
+        tenant,
+        sandbox,
+        app,
+        ..
+    } = logo_world((3, 1, 0), 60, |_| {}).await;
     let card = crm_customer(&stack, &tenant, "crm-lost", "4540536920").await;
-    let app = stack.logo_sync(&queue, 60);
     // The first attempt's POST reached Logo; its answer never came back.
     let code = code_for("CRM.", &card.card_id);
     let config = stack.crm().tenant(&tenant.id).await.unwrap().unwrap();
@@ -296,10 +305,14 @@ async fn a_create_whose_answer_was_lost_is_linked_not_made_twice() {
 
 #[tokio::test]
 async fn both_sides_changed_follows_the_tenants_rule_and_is_reported() {
-    let (stack, tenant, queue) = setup(false).await;
-    let (url, sandbox) = logo_sandbox(5, 1, 0).await;
-    stack.logo(&tenant, &url, |_| {}).await;
-    let app = stack.logo_sync(&queue, 60);
+    let LogoWorld {
+        stack,
+        tenant,
+        queue,
+        url,
+        sandbox,
+        app,
+    } = logo_world((5, 1, 0), 60, |_| {}).await;
     run_to_end(&app, job(&tenant, false)).await;
     let code = Sandbox::code(2);
     let card_id = card_id_for(&code);
@@ -380,10 +393,13 @@ async fn both_sides_changed_follows_the_tenants_rule_and_is_reported() {
 
 #[tokio::test]
 async fn the_card_button_refreshes_one_customer_and_its_invoices_now() {
-    let (stack, tenant, queue) = setup(false).await;
-    let (url, sandbox) = logo_sandbox(4, 1, 0).await;
-    stack.logo(&tenant, &url, |_| {}).await;
-    let app = stack.logo_sync(&queue, 60);
+    let LogoWorld {
+        stack,
+        tenant,
+        sandbox,
+        app,
+        ..
+    } = logo_world((4, 1, 0), 60, |_| {}).await;
     run_to_end(&app, job(&tenant, false)).await;
     let code = Sandbox::code(1);
     assert!(sandbox.touch(
@@ -413,11 +429,14 @@ async fn the_card_button_refreshes_one_customer_and_its_invoices_now() {
 
 #[tokio::test]
 async fn the_send_to_logo_button_creates_the_cari_now_and_the_samples_are_jobs() {
-    let (stack, tenant, queue) = setup(false).await;
-    let (url, sandbox) = logo_sandbox(2, 1, 0).await;
-    stack.logo(&tenant, &url, |_| {}).await;
+    let LogoWorld {
+        stack,
+        tenant,
+        sandbox,
+        app,
+        ..
+    } = logo_world((2, 1, 0), 60, |_| {}).await;
     let card = crm_customer(&stack, &tenant, "crm-send", "4540536920").await;
-    let app = stack.logo_sync(&queue, 60);
     run_to_end(&app, refresh(&tenant, &card.card_id)).await;
     let code = code_for("CRM.", &card.card_id);
     linked_once(&stack, &tenant, &sandbox, &card, &code).await;

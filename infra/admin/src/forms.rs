@@ -3,7 +3,6 @@
 
 use onecrm_adapters::dynamodb::CrmStore;
 use onecrm_domain::meta_lead::lead::LeadField;
-use onecrm_domain::ports::TenantDirectory;
 use onecrm_domain::tenant::{TenantId, TenantRoute, WebFormSettings};
 
 /// The demo web-form key (`events/web-form/*` use it) and the origins `example.html` is
@@ -20,9 +19,7 @@ pub async fn add_key(
     per_minute: Option<u32>,
     key: Option<String>,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    let mut config = TenantDirectory::tenant(crm, tenant)
-        .await?
-        .ok_or_else(|| format!("tenant {tenant} does not exist"))?;
+    let mut config = crate::existing_tenant(crm, tenant).await?;
     let settings = config.integrations.web_form.get_or_insert(WebFormSettings {
         allowed_origins: Vec::new(),
         submissions_per_minute: 30,
@@ -82,9 +79,7 @@ pub async fn map_lead_field(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let field: LeadField = serde_json::from_value(serde_json::Value::String(field.into()))
         .map_err(|_| format!("{field} is not a lead field"))?;
-    let mut config = TenantDirectory::tenant(crm, tenant)
-        .await?
-        .ok_or_else(|| format!("tenant {tenant} does not exist"))?;
+    let mut config = crate::existing_tenant(crm, tenant).await?;
     let settings =
         config.integrations.meta_lead_ads.as_mut().ok_or_else(|| {
             format!("{tenant} has no Lead Ads Page yet (add-tenant --meta-page-id)")

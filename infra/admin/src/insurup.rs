@@ -5,7 +5,6 @@ use onecrm_adapters::config::Settings;
 use onecrm_adapters::dynamodb::CrmStore;
 use onecrm_adapters::secrets::SecretsManagerStore;
 use onecrm_domain::insurup::SECRET_INTEGRATION;
-use onecrm_domain::ports::TenantDirectory;
 use onecrm_domain::tenant::{secret_name, InsurUpSettings, TenantId, TenantRoute};
 
 /// The demo tenant's documented test values (`events/insurup-policy-webhook/*` are signed with
@@ -60,9 +59,7 @@ pub async fn connect(
     {
         return Err("the account must be 1-64 letters, digits, '-' or '_' (it is the webhook URL's last segment)".into());
     }
-    let mut config = TenantDirectory::tenant(crm, tenant)
-        .await?
-        .ok_or_else(|| format!("tenant {tenant} does not exist"))?;
+    let mut config = crate::existing_tenant(crm, tenant).await?;
     config.integrations.insurup = Some(InsurUpSettings {
         account_id: account.to_string(),
     });

@@ -7,9 +7,8 @@ use onecrm_adapters::dynamodb::CrmStore;
 use onecrm_adapters::secrets::SecretsManagerStore;
 use onecrm_domain::karel::worker::{KarelLink, KarelLinks, LinkState};
 use onecrm_domain::karel::SECRET_INTEGRATION;
-use onecrm_domain::ports::TenantDirectory;
 use onecrm_domain::tenant::{
-    secret_name, KarelCustomField, KarelFieldKind, KarelSettings, TenantConfig, TenantId,
+    secret_name, KarelCustomField, KarelFieldKind, KarelSettings, TenantId,
 };
 
 pub const DEMO_TOKEN: &str = "demo-karel-token";
@@ -76,12 +75,6 @@ pub enum KarelCommand {
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-async fn config(crm: &CrmStore, tenant: &TenantId) -> Result<TenantConfig> {
-    Ok(TenantDirectory::tenant(crm, tenant)
-        .await?
-        .ok_or_else(|| format!("tenant {tenant} does not exist"))?)
-}
-
 pub async fn connect(
     crm: &CrmStore,
     secrets: &SecretsManagerStore,
@@ -91,7 +84,7 @@ pub async fn connect(
     default_representative: Option<i64>,
     delete_collections: bool,
 ) -> Result<()> {
-    let mut config = config(crm, tenant).await?;
+    let mut config = crate::existing_tenant(crm, tenant).await?;
     let karel = config
         .integrations
         .karel
@@ -130,7 +123,7 @@ pub async fn seed_demo(
         false,
     )
     .await?;
-    let mut config = config(crm, tenant).await?;
+    let mut config = crate::existing_tenant(crm, tenant).await?;
     if let Some(karel) = config.integrations.karel.as_mut() {
         karel.representatives.insert("user-demo-sales".into(), 8224);
         karel.stages.insert("teklif".into(), 5);
@@ -193,7 +186,7 @@ pub async fn run(
             option,
         } => {
             let tenant = TenantId::parse(&tenant)?;
-            let mut config = config(crm, &tenant).await?;
+            let mut config = crate::existing_tenant(crm, &tenant).await?;
             let karel = config
                 .integrations
                 .karel

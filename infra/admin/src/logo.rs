@@ -17,7 +17,6 @@ use onecrm_domain::logo::ports::LogoStore;
 use onecrm_domain::logo::run::SyncRun;
 use onecrm_domain::logo::worker::envelope;
 use onecrm_domain::logo::SECRET_INTEGRATION;
-use onecrm_domain::ports::TenantDirectory;
 use onecrm_domain::tenant::{secret_name, LogoSettings, TenantId};
 use onecrm_domain::time::to_istanbul_display;
 
@@ -108,9 +107,7 @@ pub async fn connect(
     logo: LogoSettings,
     credentials: serde_json::Value,
 ) -> Result<()> {
-    let mut config = TenantDirectory::tenant(crm, tenant)
-        .await?
-        .ok_or_else(|| format!("tenant {tenant} does not exist"))?;
+    let mut config = crate::existing_tenant(crm, tenant).await?;
     config.integrations.logo = Some(logo);
     let name = secret_name(&settings.tenant_secret_prefix, tenant, SECRET_INTEGRATION);
     secrets.put(&name, &credentials.to_string()).await?;

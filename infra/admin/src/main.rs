@@ -214,6 +214,16 @@ struct TenantArgs {
     meta_page_token: Option<String>,
 }
 
+/// A tenant's configuration, or an error naming the tenant that does not exist.
+pub(crate) async fn existing_tenant(
+    crm: &CrmStore,
+    tenant: &TenantId,
+) -> Result<TenantConfig, Box<dyn std::error::Error>> {
+    Ok(onecrm_domain::ports::TenantDirectory::tenant(crm, tenant)
+        .await?
+        .ok_or_else(|| format!("tenant {tenant} does not exist"))?)
+}
+
 async fn add_tenant(
     crm: &CrmStore,
     secrets: &SecretsManagerStore,

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use onecrm_adapters::dynamodb::CrmStore;
 use onecrm_domain::page::PageRequest;
-use onecrm_domain::ports::{CallRepository, TenantDirectory};
+use onecrm_domain::ports::CallRepository;
 use onecrm_domain::tenant::{PbxSettings, TenantId, TenantRoute};
 use onecrm_domain::time::to_istanbul_display;
 
@@ -61,15 +61,6 @@ pub enum PbxCommand {
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-async fn settings_of(
-    crm: &CrmStore,
-    tenant: &TenantId,
-) -> Result<onecrm_domain::tenant::TenantConfig> {
-    Ok(TenantDirectory::tenant(crm, tenant)
-        .await?
-        .ok_or_else(|| format!("tenant {tenant} does not exist"))?)
-}
-
 fn empty_settings(vendor: &str) -> PbxSettings {
     PbxSettings {
         vendor: vendor.into(),
@@ -91,7 +82,7 @@ pub async fn add_token(
         net.parse::<std::net::IpAddr>()
             .map_err(|_| format!("{range} is not an address or CIDR range"))?;
     }
-    let mut config = settings_of(crm, tenant).await?;
+    let mut config = crate::existing_tenant(crm, tenant).await?;
     let settings = config
         .integrations
         .pbx
@@ -123,7 +114,7 @@ pub async fn map_agent(
     if agent_id.is_none() && extension.is_none() {
         return Err("give --agent-id, --extension or both".into());
     }
-    let mut config = settings_of(crm, tenant).await?;
+    let mut config = crate::existing_tenant(crm, tenant).await?;
     let settings = config
         .integrations
         .pbx

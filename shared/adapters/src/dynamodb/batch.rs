@@ -62,7 +62,7 @@ fn record(items: &[Item]) {
     static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
         std::sync::OnceLock::new();
     let file = FILE.get_or_init(|| {
-        let path = std::env::var("ONECRM_RECORD_WRITES").ok()?;
+        let path = crate::config::optional("ONECRM_RECORD_WRITES")?;
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)

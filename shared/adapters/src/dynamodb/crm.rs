@@ -152,7 +152,7 @@ impl CrmStore {
                 format!("{}#{}", to_sortable(&card.created_at), card.card_id),
             ));
         }
-        if super::logo::awaits_logo_code(card) {
+        if onecrm_domain::logo::customer::awaits_logo_code(card) {
             // Sparse index of the customers the Logo sync creates in Logo.
             keys.push(("gsi2pk", keys::logo_pending(tenant)));
             keys.push((

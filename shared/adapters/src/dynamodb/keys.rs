@@ -12,7 +12,11 @@ pub fn route(r: &TenantRoute) -> String {
     format!("ROUTE#{}", r.key())
 }
 pub fn identity(t: &TenantId, k: &IdentityKey) -> String {
-    format!("T#{t}#ID#{}", k.key())
+    format!("{}{}", identities(t), k.key())
+}
+/// What every identity partition of a tenant starts with.
+pub fn identities(t: &TenantId) -> String {
+    format!("T#{t}#ID#")
 }
 /// The interactions that came through one identity (a phone's WhatsApp messages and calls).
 pub fn conversation(t: &TenantId, k: &IdentityKey) -> String {

@@ -22,7 +22,7 @@ use onecrm_domain::logo::ports::{CustomerWrite, InvoiceWrite, LogoStore};
 use onecrm_domain::logo::run::SyncRun;
 use onecrm_domain::logo::stock::Product;
 use onecrm_domain::page::{Page, PageRequest};
-use onecrm_domain::party::{Card, CardKind, IdentityKey};
+use onecrm_domain::party::{Card, IdentityKey};
 use onecrm_domain::ports::CrmRepository;
 use onecrm_domain::tenant::TenantId;
 use onecrm_domain::time::to_sortable;
@@ -37,13 +37,6 @@ use super::*;
 const CLAIM_SK: &str = "CLAIM";
 /// Finished runs' reports are kept this long.
 const REPORT_DAYS: i64 = 90;
-
-/// Whether the card is a customer the Logo sync should create in Logo.
-pub(super) fn awaits_logo_code(card: &Card) -> bool {
-    card.kind == CardKind::Customer
-        && card.customer.as_ref().is_some_and(|c| c.tax_id.is_some())
-        && !card.external_ids.contains_key(LOGO)
-}
 
 fn claim_item(pk: String, card_id: &str) -> Result<Item, PortError> {
     item(
@@ -126,8 +119,7 @@ impl LogoStore for CrmStore {
         tenant: &TenantId,
         keys: &[IdentityKey],
     ) -> Result<HashMap<String, String>, PortError> {
-        let prefix = keys::identity(tenant, &IdentityKey::TaxId(String::new()));
-        let prefix = prefix.trim_end_matches("TAX#").to_string();
+        let prefix = keys::identities(tenant);
         let wanted = keys
             .iter()
             .map(|k| batch::key(keys::identity(tenant, k), CLAIM_SK))

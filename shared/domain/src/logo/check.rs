@@ -3,8 +3,9 @@
 
 use chrono::Duration;
 
+use super::ahead::Ahead;
 use super::customer::logo_key;
-use super::job::{next_page, Ahead, LogoSync, CHECK_DAYS};
+use super::job::{next_page, LogoSync, CHECK_DAYS};
 use super::ports::{ArpFilter, InvoiceFilter, LogoTarget};
 use super::run::{StockDifference, SyncRun, LISTED};
 use super::stock::Product;
@@ -26,10 +27,8 @@ impl LogoSync {
             self.count_crm_only(target.tenant, run).await?;
         }
         let filter = ArpFilter::ChangedSince(None);
-        let page = match ahead.arps.take() {
-            Some((offset, page)) if offset == run.offset => page,
-            _ => self.api.arps(target, &filter, run.offset, limit).await?,
-        };
+        let read = |offset| self.api.arps(target, &filter, offset, limit);
+        let page = ahead.arps.page(run.offset, read).await?;
         let codes: Vec<String> = page
             .records
             .iter()
@@ -39,19 +38,11 @@ impl LogoSync {
             .collect();
         let keys: Vec<IdentityKey> = codes.iter().map(|c| logo_key(c)).collect();
         let (n, more) = (page.records.len(), page.more);
-        let next_offset = run.offset + n as u64;
-        let (claimed, next) = futures::join!(self.store.claimed(target.tenant, &keys), async {
-            match more && n > 0 {
-                true => self
-                    .api
-                    .arps(target, &filter, next_offset, limit)
-                    .await
-                    .ok(),
-                false => None,
-            }
-        });
-        let claimed = claimed?;
-        ahead.arps = next.map(|page| (next_offset, page));
+        let claimed = self.store.claimed(target.tenant, &keys);
+        let claimed = ahead
+            .arps
+            .alongside((run.offset, n, more), claimed, read)
+            .await?;
         let check = &mut run.report.reconciliation;
         check.logo_customers += page.records.len() as u64;
         for code in &codes {
@@ -81,14 +72,8 @@ impl LogoSync {
                 crate::time::istanbul_today(&run.started_at) - Duration::days(CHECK_DAYS - 1)
             });
         let filter = InvoiceFilter::DatedFrom(from);
-        let page = match ahead.invoices.take() {
-            Some((offset, page)) if offset == run.offset => page,
-            _ => {
-                self.api
-                    .invoices(target, &filter, run.offset, limit)
-                    .await?
-            }
-        };
+        let read = |offset| self.api.invoices(target, &filter, offset, limit);
+        let page = ahead.invoices.page(run.offset, read).await?;
         let (n, more) = (page.records.len(), page.more);
         // Unreadable ones were reported by the sync step.
         let logo: Vec<_> = page
@@ -98,32 +83,21 @@ impl LogoSync {
             .filter(|i| i.date >= from)
             .collect();
         let codes: Vec<IdentityKey> = logo.iter().map(|i| logo_key(&i.arp_code)).collect();
-        let next_offset = run.offset + n as u64;
-        let (crm, next) = futures::join!(
-            async {
-                let cards = self.store.claimed(target.tenant, &codes).await?;
-                let keys: Vec<(String, String)> = logo
-                    .iter()
-                    .filter_map(|i| {
-                        let card = cards.get(&logo_key(&i.arp_code).key())?;
-                        Some((card.clone(), i.number.clone()))
-                    })
-                    .collect();
-                self.store.invoices(target.tenant, &keys).await
-            },
-            async {
-                match more && n > 0 {
-                    true => self
-                        .api
-                        .invoices(target, &filter, next_offset, limit)
-                        .await
-                        .ok(),
-                    false => None,
-                }
-            }
-        );
-        let crm = crm?;
-        ahead.invoices = next.map(|page| (next_offset, page));
+        let crm = async {
+            let cards = self.store.claimed(target.tenant, &codes).await?;
+            let keys: Vec<(String, String)> = logo
+                .iter()
+                .filter_map(|i| {
+                    let card = cards.get(&logo_key(&i.arp_code).key())?;
+                    Some((card.clone(), i.number.clone()))
+                })
+                .collect();
+            self.store.invoices(target.tenant, &keys).await
+        };
+        let crm = ahead
+            .invoices
+            .alongside((run.offset, n, more), crm, read)
+            .await?;
         run.report.reconciliation.compare_invoices(&logo, &crm);
         next_page(run, n, more);
         Ok(())

@@ -23,6 +23,14 @@ pub fn logo_key(code: &str) -> IdentityKey {
     }
 }
 
+/// Whether the Logo sync creates this card in Logo: a customer with a tax number (Logo refuses
+/// a cari without one) and no Logo code yet.
+pub fn awaits_logo_code(card: &Card) -> bool {
+    card.kind == CardKind::Customer
+        && card.customer.as_ref().is_some_and(|c| c.tax_id.is_some())
+        && !card.external_ids.contains_key(LOGO)
+}
+
 /// The id of a card first seen in Logo: derived from its code, so a page written twice
 /// writes one card.
 pub fn card_id_for(code: &str) -> String {

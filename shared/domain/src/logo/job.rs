@@ -12,7 +12,7 @@ use std::time::Instant;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::arp::LogoArp;
+use super::ahead::Ahead;
 use super::customer::logo_key;
 use super::ports::{ArpFilter, InvoiceFilter, InvoiceWrite, LogoApi, LogoStore, LogoTarget};
 use super::run::{Phase, Problem, SyncReport, SyncRun};
@@ -202,27 +202,15 @@ impl LogoSync {
         match run.phase {
             Phase::Customers => {
                 let filter = ArpFilter::ChangedSince(run.since);
-                let page = match ahead.arps.take() {
-                    Some((offset, page)) if offset == run.offset => page,
-                    _ => self.api.arps(target, &filter, run.offset, limit).await?,
-                };
+                let read = |offset| self.api.arps(target, &filter, offset, limit);
+                let page = ahead.arps.page(run.offset, read).await?;
                 let (n, more) = (page.records.len(), page.more);
                 let writes = self.customers(target, run, &page.records).await?;
-                // This page is written while the next one is read.
-                let next_offset = run.offset + n as u64;
-                let (written, next) =
-                    futures::join!(self.store.put_customers(target.tenant, &writes), async {
-                        match more && n > 0 {
-                            true => self
-                                .api
-                                .arps(target, &filter, next_offset, limit)
-                                .await
-                                .ok(),
-                            false => None,
-                        }
-                    });
-                written?;
-                ahead.arps = next.map(|page| (next_offset, page));
+                let written = self.store.put_customers(target.tenant, &writes);
+                ahead
+                    .arps
+                    .alongside((run.offset, n, more), written, read)
+                    .await?;
                 next_page(run, n, more);
             }
             Phase::CreateInLogo if !settings.create_in_logo => run.advance(),
@@ -247,31 +235,15 @@ impl LogoSync {
             }
             Phase::Invoices => {
                 let filter = InvoiceFilter::ChangedSince(run.since);
-                let page = match ahead.invoices.take() {
-                    Some((offset, page)) if offset == run.offset => page,
-                    _ => {
-                        self.api
-                            .invoices(target, &filter, run.offset, limit)
-                            .await?
-                    }
-                };
+                let read = |offset| self.api.invoices(target, &filter, offset, limit);
+                let page = ahead.invoices.page(run.offset, read).await?;
                 let (n, more) = (page.records.len(), page.more);
                 let writes = self.invoices(target, &mut run.report, page.records).await?;
-                // This page is written while the next one is read.
-                let next_offset = run.offset + n as u64;
-                let (written, next) =
-                    futures::join!(self.store.put_invoices(target.tenant, &writes), async {
-                        match more && n > 0 {
-                            true => self
-                                .api
-                                .invoices(target, &filter, next_offset, limit)
-                                .await
-                                .ok(),
-                            false => None,
-                        }
-                    });
-                written?;
-                ahead.invoices = next.map(|page| (next_offset, page));
+                let written = self.store.put_invoices(target.tenant, &writes);
+                ahead
+                    .invoices
+                    .alongside((run.offset, n, more), written, read)
+                    .await?;
                 next_page(run, n, more);
             }
             Phase::Stock | Phase::CheckStock if !settings.sync_stock => run.advance(),
@@ -525,14 +497,6 @@ impl LogoSync {
         }
         Ok(JobOutcome::Refreshed(Box::new(run.report)))
     }
-}
-
-/// The next Logo page of a phase, read while the current one was written (lost with the
-/// invocation: it is read again).
-#[derive(Default)]
-pub(super) struct Ahead {
-    pub(super) arps: Option<(u64, super::ports::LogoPage<LogoArp>)>,
-    pub(super) invoices: Option<(u64, super::ports::LogoPage<super::invoice::LogoInvoiceWire>)>,
 }
 
 /// Moves past a page of `n` records; the phase ends with the last page.

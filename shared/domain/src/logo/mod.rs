@@ -2,6 +2,7 @@
 //! ways with a conflict rule, invoices and stock into the CRM, page by page with checkpoints,
 //! and the reconciliation report each run leaves.
 
+mod ahead;
 pub mod arp;
 mod cari;
 mod check;

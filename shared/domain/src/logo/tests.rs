@@ -197,10 +197,7 @@ impl LogoStore for MemoryLogoStore {
             self.crm
                 .cards(tenant)
                 .into_iter()
-                .filter(|c| {
-                    c.customer.as_ref().is_some_and(|d| d.tax_id.is_some())
-                        && !c.external_ids.contains_key("logo")
-                })
+                .filter(super::customer::awaits_logo_code)
                 .collect(),
         ))
     }
