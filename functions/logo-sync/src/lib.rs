@@ -60,7 +60,7 @@ impl App {
                     store: store.clone(),
                     crm: store,
                     log: wiring.log.clone(),
-                    lease: onecrm_domain::logo::job::lease(lease_seconds),
+                    runs: wiring.runs(Integration::Logo, lease_seconds),
                 },
                 queue,
             },

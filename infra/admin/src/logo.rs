@@ -11,8 +11,9 @@ use onecrm_adapters::dynamodb::CrmStore;
 use onecrm_adapters::partner::logo::LogoClient;
 use onecrm_adapters::secrets::SecretsManagerStore;
 use onecrm_adapters::wiring::Wiring;
+use onecrm_domain::log::Integration;
 use onecrm_domain::logo::arp::ConflictRule;
-use onecrm_domain::logo::job::{lease, JobOutcome, LogoJob, LogoSync};
+use onecrm_domain::logo::job::{JobOutcome, LogoJob, LogoSync};
 use onecrm_domain::logo::ports::LogoStore;
 use onecrm_domain::logo::run::SyncRun;
 use onecrm_domain::logo::worker::envelope;
@@ -147,7 +148,7 @@ fn print_run(run: &SyncRun) {
         run.run_id,
         if run.full { "full" } else { "changes" },
         to_istanbul_display(&run.started_at),
-        run.invocations
+        run.lease.invocations
     );
     for (name, c) in [
         ("cari -> CRM", &r.customers),
@@ -316,7 +317,10 @@ pub async fn run(
                 store: wiring.batch_crm(),
                 crm: wiring.batch_crm(),
                 log: wiring.log.clone(),
-                lease: lease(config::number("LOGO_LEASE_SECONDS", 120)?),
+                runs: wiring.runs(
+                    Integration::Logo,
+                    config::number("LOGO_LEASE_SECONDS", 120)?,
+                ),
             };
             let deadline = Instant::now() + Duration::from_secs(seconds.unwrap_or(365 * 86_400));
             let started = Instant::now();
@@ -361,7 +365,8 @@ pub async fn run(
             for run in &runs {
                 print_run(run);
             }
-            if let Some(current) = crm.run(&tenant).await? {
+            let current: Option<SyncRun> = wiring_runs(crm).current(&tenant).await?;
+            if let Some(current) = current {
                 if current.finished_at.is_none() {
                     println!(
                         "in progress: run {} in {:?} at offset {}",
@@ -421,4 +426,13 @@ async fn bench_raw_writes(
     }
     println!("raw: {items} items in {:.2} s", writing.as_secs_f64());
     Ok(())
+}
+
+/// The Logo runs on the admin's table client.
+fn wiring_runs(crm: &CrmStore) -> onecrm_domain::nightly::Runs {
+    onecrm_domain::nightly::Runs {
+        store: Arc::new(crm.handle()),
+        integration: Integration::Logo,
+        lease: onecrm_domain::nightly::lease(120),
+    }
 }

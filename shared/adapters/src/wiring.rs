@@ -123,6 +123,20 @@ impl Wiring {
         ))
     }
 
+    /// A nightly integration's run items (checkpoint and lease), on the batch job's table
+    /// client.
+    pub fn runs(
+        &self,
+        integration: onecrm_domain::log::Integration,
+        lease_seconds: i64,
+    ) -> onecrm_domain::nightly::Runs {
+        onecrm_domain::nightly::Runs {
+            store: self.batch_crm(),
+            integration,
+            lease: onecrm_domain::nightly::lease(lease_seconds),
+        }
+    }
+
     /// The partner HTTP client with its default retry policy and circuit breaker.
     pub fn partner(&self) -> Result<Arc<PartnerClient>, ConfigError> {
         PartnerClient::new(

@@ -22,6 +22,7 @@ pub mod meta;
 pub mod meta_lead;
 pub mod meta_webhook;
 pub mod money;
+pub mod nightly;
 pub mod page;
 pub mod party;
 pub mod pbx;

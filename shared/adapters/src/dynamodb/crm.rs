@@ -36,6 +36,11 @@ impl CrmStore {
         }
     }
 
+    /// Another handle on the same table (its own tenant cache), for a port that wants ownership.
+    pub fn handle(&self) -> Self {
+        Self::new(self.client.clone(), self.table.clone())
+    }
+
     /// A transaction on this table that starts with what makes the event's effect happen once:
     /// its entry in the sender's conversation, or a separate idempotency key.
     pub(super) fn idempotent(

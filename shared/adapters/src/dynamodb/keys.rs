@@ -57,11 +57,12 @@ pub fn error_code(t: &TenantId, code: &str) -> String {
 pub fn connected(integration: Integration) -> String {
     format!("CONNECTED#{}", integration.as_str())
 }
-/// Logo sync: the run (checkpoint, lease, watermark), finished runs' reports, product cards,
-/// and the index partition of customers waiting for a Logo code.
-pub fn logo_run(t: &TenantId) -> String {
-    format!("T#{t}#LOGO#RUN")
+/// A nightly job's run (checkpoint, lease, watermark): `T#<t>#LOGO#RUN`, `T#<t>#EXPRESS#RUN`.
+pub fn run(t: &TenantId, integration: Integration) -> String {
+    format!("T#{t}#{}#RUN", integration.as_str().to_ascii_uppercase())
 }
+/// Logo sync: finished runs' reports, product cards, and the index partition of customers
+/// waiting for a Logo code.
 pub fn logo_reports(t: &TenantId) -> String {
     format!("T#{t}#LOGO#REPORT")
 }

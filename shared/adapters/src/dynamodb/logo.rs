@@ -1,7 +1,7 @@
 //! The Logo sync's items in the CRM table:
 //! | item            | pk                          | sk                      | gsi2 (pk / sk)                           |
 //! |-----------------|-----------------------------|-------------------------|------------------------------------------|
-//! | run (checkpoint)| `T#<t>#LOGO#RUN`            | `RUN`                   |                                          |
+//! | run (checkpoint)| `T#<t>#LOGO#RUN` (`runs.rs`) | `RUN`                  |                                          |
 //! | finished run    | `T#<t>#LOGO#REPORT`         | `RUN#<finished>#<run>` (TTL) |                                          |
 //! | invoice         | `T#<t>#CARD#<card>`         | `INVOICE#<number>`      |                                          |
 //! | product         | `T#<t>#PRODUCT#<code>`      | `PRODUCT`               |                                          |
@@ -72,48 +72,6 @@ impl CrmStore {
 
 #[async_trait]
 impl LogoStore for CrmStore {
-    async fn run(&self, tenant: &TenantId) -> Result<Option<SyncRun>, PortError> {
-        self.get(keys::logo_run(tenant), "RUN")
-            .await?
-            .map(from_item)
-            .transpose()
-    }
-
-    async fn save_run(
-        &self,
-        tenant: &TenantId,
-        run: &SyncRun,
-        expected: Option<u64>,
-    ) -> Result<bool, PortError> {
-        let item = item(
-            run,
-            "logo_run",
-            &[("pk", keys::logo_run(tenant)), ("sk", "RUN".into())],
-        )?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        let put = match expected {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(version) => put
-                .condition_expression("#version = :expected")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":expected", n(version)),
-        };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(port_error("PutItem", e)),
-        }
-    }
-
     async fn claimed(
         &self,
         tenant: &TenantId,

@@ -47,6 +47,7 @@ mod log;
 mod logo;
 mod messages;
 mod policies;
+mod runs;
 mod tenants;
 pub mod tx;
 

@@ -44,16 +44,33 @@ impl CrmStore {
         routes: &[TenantRoute],
     ) -> Result<(), PortError> {
         let mut tx = Transaction::new(&self.table);
-        let mut keys = vec![
-            ("pk", keys::tenant_config(&config.tenant_id)),
-            ("sk", "CONFIG".to_string()),
-        ];
-        // Sparse index of the tenants a nightly job serves.
-        if config.integrations.logo.is_some() {
-            keys.push(("gsi1pk", keys::connected(Integration::Logo)));
-            keys.push(("gsi1sk", config.tenant_id.to_string()));
-        }
+        let pk = keys::tenant_config(&config.tenant_id);
+        let keys = [("pk", pk.clone()), ("sk", "CONFIG".to_string())];
         tx.put("tenant", item(config, "tenant", &keys)?, None)?;
+        // One marker per nightly job the tenant is connected to, in a sparse index the
+        // schedule's fan-out reads (a tenant may have several).
+        let integrations = &config.integrations;
+        for (integration, connected) in [
+            (Integration::Logo, integrations.logo.is_some()),
+            (Integration::Express, integrations.express.is_some()),
+        ] {
+            let sk = keys::connected(integration);
+            if !connected {
+                tx.delete("connection marker", pk.clone(), sk)?;
+                continue;
+            }
+            let marker = item(
+                &serde_json::json!({ "tenant_id": config.tenant_id }),
+                "connection",
+                &[
+                    ("pk", pk.clone()),
+                    ("sk", sk.clone()),
+                    ("gsi1pk", sk),
+                    ("gsi1sk", config.tenant_id.to_string()),
+                ],
+            )?;
+            tx.put("connection marker", marker, None)?;
+        }
         for route in routes {
             let mut route_item = item(&config.route_target(route), "route", &[])?;
             route_item.insert("pk".into(), s(keys::route(route)));

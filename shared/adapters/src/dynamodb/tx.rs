@@ -184,6 +184,22 @@ impl Transaction {
         Ok(self)
     }
 
+    pub fn delete(
+        &mut self,
+        label: &'static str,
+        pk: String,
+        sk: String,
+    ) -> Result<&mut Self, PortError> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk))
+            .build()
+            .map_err(built)?;
+        self.push(label, TransactWriteItem::builder().delete(delete).build())?;
+        Ok(self)
+    }
+
     pub fn check(
         &mut self,
         label: &'static str,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Duration;
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::ahead::Ahead;
@@ -19,6 +19,7 @@ use super::run::{Phase, Problem, SyncReport, SyncRun};
 use crate::envelope::TraceId;
 use crate::error::{FieldError, PortError};
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
+use crate::nightly::{Driven, Lease, Runs, Steps};
 use crate::page::PageRequest;
 use crate::party::IdentityKey;
 use crate::ports::{CrmRepository, TenantDirectory};
@@ -26,8 +27,6 @@ use crate::tenant::TenantId;
 
 /// Days of invoices the reconciliation compares.
 pub const CHECK_DAYS: i64 = 30;
-/// How often the run's checkpoint is saved (and its lease renewed) while pages go by.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// CRM customers created in Logo per checkpoint (each is a lookup and maybe a create).
 pub(super) const CREATE_PAGE: usize = 25;
 
@@ -57,19 +56,32 @@ pub enum JobOutcome {
     Refreshed(Box<SyncReport>),
 }
 
-/// The lease of `seconds` (at least 1).
-pub fn lease(seconds: i64) -> Duration {
-    Duration::seconds(seconds.max(1))
-}
-
 pub struct LogoSync {
     pub tenants: Arc<dyn TenantDirectory>,
     pub api: Arc<dyn LogoApi>,
     pub store: Arc<dyn LogoStore>,
     pub crm: Arc<dyn CrmRepository>,
     pub log: IntegrationLog,
-    /// How long an invocation holds the run past its last checkpoint.
-    pub lease: Duration,
+    /// The run items (checkpoint and lease) of the Logo sync.
+    pub runs: Runs,
+}
+
+/// One Logo page at a time, for the shared run loop; pages read ahead live here.
+struct LogoSteps<'a> {
+    sync: &'a LogoSync,
+    target: LogoTarget<'a>,
+    ahead: Ahead,
+}
+
+#[async_trait]
+impl Steps<SyncRun> for LogoSteps<'_> {
+    async fn step(&mut self, run: &mut SyncRun) -> Result<(), PortError> {
+        let phase = run.phase;
+        let began = Instant::now();
+        let stepped = self.sync.step(self.target, run, &mut self.ahead).await;
+        *run.report.phase_ms.entry(phase).or_default() += began.elapsed().as_millis() as u64;
+        stepped
+    }
 }
 
 impl LogoSync {
@@ -95,100 +107,44 @@ impl LogoSync {
         }
         let now = self.log.clock().now();
         let owner = self.log.ids().new_id();
-        let (mut run, expected) = match self.store.run(tenant).await? {
-            Some(run) if run.phase != Phase::Done && run.lease_until > now => {
-                return Ok(JobOutcome::Busy)
-            }
-            Some(mut run) if run.phase != Phase::Done => {
-                let version = run.version;
-                run.lease_owner = owner;
-                run.invocations += 1;
-                (run, Some(version))
-            }
-            previous => {
-                let last_run = previous.as_ref().map(|p| p.started_at);
-                let expected = previous.as_ref().map(|p| p.version);
-                let run = SyncRun {
-                    run_id: self.log.ids().new_id(),
-                    full: job.full || last_run.is_none(),
-                    since: if job.full {
-                        None
-                    } else {
-                        previous.as_ref().map(SyncRun::watermark)
-                    },
-                    last_run,
-                    started_at: now,
-                    phase: Phase::Customers,
-                    offset: 0,
-                    cursor: None,
-                    report: SyncReport::default(),
-                    lease_owner: owner,
-                    lease_until: now,
-                    version: expected.unwrap_or(0),
-                    invocations: 1,
-                    finished_at: None,
-                };
-                (run, expected)
+        let fresh = |previous: Option<SyncRun>| {
+            let last_run = previous.as_ref().map(|p| p.started_at);
+            SyncRun {
+                run_id: self.log.ids().new_id(),
+                full: job.full || last_run.is_none(),
+                since: if job.full {
+                    None
+                } else {
+                    previous.as_ref().map(SyncRun::watermark)
+                },
+                last_run,
+                started_at: now,
+                phase: Phase::Customers,
+                offset: 0,
+                cursor: None,
+                report: SyncReport::default(),
+                lease: Lease::new(owner.clone(), now, previous.map_or(0, |p| p.lease.version)),
+                finished_at: None,
             }
         };
-        if !self.checkpoint(tenant, &mut run, expected, true).await? {
+        let Some(run) = self.runs.acquire(tenant, owner.clone(), now, fresh).await? else {
             return Ok(JobOutcome::Busy);
+        };
+        let mut steps = LogoSteps {
+            sync: self,
+            target,
+            ahead: Ahead::default(),
+        };
+        let clock = self.log.clock().as_ref();
+        match self
+            .runs
+            .drive(tenant, clock, run, &mut steps, deadline)
+            .await?
+        {
+            Driven::Done(run) => self.finish(target, run).await,
+            Driven::OutOfTime(run) => Ok(JobOutcome::OutOfTime(Box::new(run))),
+            Driven::Busy => Ok(JobOutcome::Busy),
         }
-        // At least one page per invocation, so a run always moves.
-        let mut saved = Instant::now();
-        // The run as last saved: a failed page's counts must not outlive it.
-        let mut last_saved = run.clone();
-        let mut ahead = Ahead::default();
-        loop {
-            if run.phase == Phase::Done {
-                return self.finish(target, run).await;
-            }
-            let phase0 = run.phase;
-            let began = Instant::now();
-            let stepped = self.step(target, &mut run, &mut ahead).await;
-            *run.report.phase_ms.entry(phase0).or_default() += began.elapsed().as_millis() as u64;
-            if let Err(error) = stepped {
-                // Free the run for the retry from its last checkpoint: the pages since (the
-                // failed one too) are done again and counted once.
-                let version = last_saved.version;
-                let _ = self
-                    .checkpoint(tenant, &mut last_saved, Some(version), false)
-                    .await;
-                return Err(error);
-            }
-            let version = run.version;
-            let out_of_time = Instant::now() >= deadline && run.phase != Phase::Done;
-            // Every few seconds, not every page: a resumed run redoes at most those pages
-            // (idempotent writes), and the run item is not rewritten a hundred times a minute.
-            let due = out_of_time || run.phase != phase0 || saved.elapsed() >= CHECKPOINT_EVERY;
-            if due {
-                if !self
-                    .checkpoint(tenant, &mut run, Some(version), !out_of_time)
-                    .await?
-                {
-                    return Ok(JobOutcome::Busy);
-                }
-                saved = Instant::now();
-                last_saved = run.clone();
-            }
-            if out_of_time {
-                return Ok(JobOutcome::OutOfTime(Box::new(run)));
-            }
-        }
-    }
-
-    /// Saves the run if it is still ours; `hold` renews the lease, otherwise it is released.
-    async fn checkpoint(
-        &self,
-        tenant: &TenantId,
-        run: &mut SyncRun,
-        expected: Option<u64>,
-        hold: bool,
-    ) -> Result<bool, PortError> {
-        let now = self.log.clock().now();
-        run.version = expected.map_or(1, |v| v + 1);
-        run.lease_until = if hold { now + self.lease } else { now };
-        self.store.save_run(tenant, run, expected).await
     }
 
     async fn step(
@@ -368,20 +324,7 @@ impl LogoSync {
         }
     }
 
-    async fn finish(
-        &self,
-        target: LogoTarget<'_>,
-        mut run: SyncRun,
-    ) -> Result<JobOutcome, PortError> {
-        let now = self.log.clock().now();
-        run.finished_at = Some(now);
-        let version = run.version;
-        if !self
-            .checkpoint(target.tenant, &mut run, Some(version), false)
-            .await?
-        {
-            return Ok(JobOutcome::Busy);
-        }
+    async fn finish(&self, target: LogoTarget<'_>, run: SyncRun) -> Result<JobOutcome, PortError> {
         self.store.save_report(target.tenant, &run).await?;
         let check = &run.report.reconciliation;
         let totals = check.invoice_totals();
@@ -452,7 +395,7 @@ impl LogoSync {
             }
         };
         let now = self.log.clock().now();
-        let stored = self.store.run(target.tenant).await?;
+        let stored: Option<SyncRun> = self.runs.current(target.tenant).await?;
         let mut run = SyncRun {
             run_id: self.log.ids().new_id(),
             full: false,
@@ -463,10 +406,7 @@ impl LogoSync {
             offset: 0,
             cursor: None,
             report: SyncReport::default(),
-            lease_owner: String::new(),
-            lease_until: now,
-            version: 0,
-            invocations: 1,
+            lease: Lease::new(String::new(), now, 0),
             finished_at: None,
         };
         let found = self.api.arps(target, &filter, 0, 10).await?;

@@ -109,15 +109,6 @@ pub struct InvoiceWrite {
 /// by their keys: a page written twice leaves the same items.
 #[async_trait]
 pub trait LogoStore: Send + Sync {
-    async fn run(&self, tenant: &TenantId) -> Result<Option<SyncRun>, PortError>;
-    /// Saves the run if its stored version is still `expected` (`None`: no run stored yet);
-    /// `false` when another invocation saved it first (it holds the lease).
-    async fn save_run(
-        &self,
-        tenant: &TenantId,
-        run: &SyncRun,
-        expected: Option<u64>,
-    ) -> Result<bool, PortError>;
     /// The card each exclusive key (tax number, Logo code) is claimed by, keyed by
     /// [`IdentityKey::key`].
     async fn claimed(

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::arp::Winner;
+use crate::nightly::{Checkpointed, Lease};
 
 /// Entries each list of the report keeps; the counts go on past it.
 pub const LISTED: usize = 25;
@@ -258,14 +259,29 @@ pub struct SyncRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     pub report: SyncReport,
-    pub lease_owner: String,
-    pub lease_until: DateTime<Utc>,
-    /// Moves with every save; a save expects the version it read (the lease's guard).
-    pub version: u64,
-    /// How many invocations the run took (a cut-off one resumes in the next).
-    pub invocations: u32,
+    #[serde(flatten)]
+    pub lease: Lease,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Checkpointed for SyncRun {
+    type Phase = Phase;
+    fn lease(&self) -> &Lease {
+        &self.lease
+    }
+    fn lease_mut(&mut self) -> &mut Lease {
+        &mut self.lease
+    }
+    fn phase(&self) -> Phase {
+        self.phase
+    }
+    fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+    fn finish(&mut self, at: DateTime<Utc>) {
+        self.finished_at = Some(at);
+    }
 }
 
 impl SyncRun {
@@ -324,10 +340,7 @@ mod tests {
             offset: 300,
             cursor: Some("c".into()),
             report: SyncReport::default(),
-            lease_owner: "o".into(),
-            lease_until: now,
-            version: 1,
-            invocations: 1,
+            lease: Lease::new("o".into(), now, 1),
             finished_at: None,
         };
         let mut seen = vec![run.phase];

@@ -13,12 +13,13 @@ use serde_json::{json, Value};
 use super::arp::LogoArp;
 use super::customer::{code_for, logo_key};
 use super::invoice::{InvoiceSummary, LogoInvoiceWire};
-use super::job::{lease, JobOutcome, LogoJob, LogoSync};
+use super::job::{JobOutcome, LogoJob, LogoSync};
 use super::ports::*;
 use super::run::{Phase, SyncRun};
 use super::stock::{LogoItemWire, Product};
 use crate::error::PortError;
-use crate::log::IntegrationLog;
+use crate::log::{Integration, IntegrationLog};
+use crate::nightly::{lease, Runs};
 use crate::page::{Page, PageRequest};
 use crate::party::{Card, CustomerDetails, IdentityKey, PartyType};
 use crate::ports::{Clock, CrmRepository};
@@ -127,29 +128,12 @@ impl LogoApi for FakeLogo {
 /// The sync's store over [`MemoryCrm`] (cards and claims) plus the run, invoices, products.
 struct MemoryLogoStore {
     crm: Arc<MemoryCrm>,
-    run: Mutex<Option<SyncRun>>,
     reports: Mutex<Vec<SyncRun>>,
     invoices: Mutex<HashMap<String, InvoiceSummary>>,
 }
 
 #[async_trait]
 impl LogoStore for MemoryLogoStore {
-    async fn run(&self, _: &TenantId) -> Result<Option<SyncRun>, PortError> {
-        Ok(lock(&self.run).clone())
-    }
-    async fn save_run(
-        &self,
-        _: &TenantId,
-        run: &SyncRun,
-        expected: Option<u64>,
-    ) -> Result<bool, PortError> {
-        let mut stored = lock(&self.run);
-        if stored.as_ref().map(|r| r.version) != expected {
-            return Ok(false);
-        }
-        *stored = Some(run.clone());
-        Ok(true)
-    }
     async fn claimed(
         &self,
         tenant: &TenantId,
@@ -297,7 +281,6 @@ fn world(customers: usize) -> World {
     let crm = Arc::new(MemoryCrm::default());
     let store = Arc::new(MemoryLogoStore {
         crm: crm.clone(),
-        run: Mutex::new(None),
         reports: Mutex::new(vec![]),
         invoices: Mutex::new(HashMap::new()),
     });
@@ -325,7 +308,11 @@ fn world(customers: usize) -> World {
             store: store.clone(),
             crm: crm.clone(),
             log,
-            lease: lease(120),
+            runs: Runs {
+                store: Arc::new(MemoryRuns::default()),
+                integration: Integration::Logo,
+                lease: lease(120),
+            },
         },
         logo,
         store,
@@ -356,9 +343,11 @@ async fn a_run_cut_by_its_deadline_continues_where_it_stopped_and_counts_each_re
     loop {
         invocations += 1;
         match w.sync.run(&job(&w), Instant::now()).await.unwrap() {
-            JobOutcome::OutOfTime(run) => assert!(run.lease_until <= w.clock.now(), "released"),
+            JobOutcome::OutOfTime(run) => {
+                assert!(run.lease.lease_until <= w.clock.now(), "released")
+            }
             JobOutcome::Finished(run) => {
-                assert_eq!(run.invocations, invocations);
+                assert_eq!(run.lease.invocations, invocations);
                 let r = &run.report;
                 assert_eq!((r.customers.read, r.customers.created), (5, 5));
                 assert_eq!((r.invoices.read, r.invoices.created), (5, 5));
@@ -383,9 +372,12 @@ async fn a_second_invocation_stands_back_until_the_lease_runs_out() {
     let held = w.sync.run(&job(&w), Instant::now()).await.unwrap();
     assert!(matches!(held, JobOutcome::OutOfTime(_)));
     // A killed invocation keeps its lease: make the stored run look held.
-    let mut run = w.store.run(&w.tenant).await.unwrap().unwrap();
-    run.lease_until = w.clock.now() + Duration::seconds(120);
-    *lock(&w.store.run) = Some(run);
+    let mut run: SyncRun = w.sync.runs.current(&w.tenant).await.unwrap().unwrap();
+    let runs = &w.sync.runs;
+    assert!(runs
+        .checkpoint(&w.tenant, &mut run, w.clock.now(), true)
+        .await
+        .unwrap());
     assert!(matches!(
         w.sync.run(&job(&w), later()).await.unwrap(),
         JobOutcome::Busy
@@ -411,10 +403,10 @@ async fn a_create_whose_answer_was_lost_is_found_by_its_code_and_not_sent_again(
     // The POST landed; its answer did not: the job fails and its message is retried.
     let failed = w.sync.run(&job(&w), later()).await.unwrap_err();
     assert!(matches!(failed, PortError::OutcomeUnknown(_)));
-    let stored = w.store.run(&w.tenant).await.unwrap().unwrap();
+    let stored = current(&w).await;
     assert_eq!(stored.phase, Phase::CreateInLogo);
     assert!(
-        stored.lease_until <= w.clock.now(),
+        stored.lease.lease_until <= w.clock.now(),
         "released for the retry"
     );
     match w.sync.run(&job(&w), later()).await.unwrap() {
@@ -457,4 +449,8 @@ async fn the_next_run_reads_from_the_last_runs_start_and_keeps_its_report() {
         second.report.reconciliation.invoice_days[&day].logo_count,
         2
     );
+}
+
+async fn current(w: &World) -> SyncRun {
+    w.sync.runs.current(&w.tenant).await.unwrap().unwrap()
 }

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 
 use super::job::{JobOutcome, LogoJob, LogoSync};
 use crate::batch::ProcessError;
-use crate::envelope::{Envelope, TraceId, ENVELOPE_VERSION};
+use crate::envelope::Envelope;
 use crate::error::PortError;
 use crate::log::{Integration, LogDirection, LogEntry, LogResult};
+use crate::nightly;
 use crate::ports::EventQueue;
 use crate::tenant::TenantId;
 
@@ -24,17 +25,16 @@ pub fn envelope(job: &LogoJob, at: DateTime<Utc>) -> Envelope {
         Some(card) => (REFRESH_KIND, card.clone()),
         None => (SYNC_KIND, format!("{}#{}", job.tenant_id, job.trace_id)),
     };
-    Envelope {
-        v: ENVELOPE_VERSION,
-        tenant_id: job.tenant_id.clone(),
-        integration: Integration::Logo,
-        kind: kind.into(),
+    let payload = serde_json::to_value(job).unwrap_or_default();
+    nightly::job_envelope(
+        Integration::Logo,
+        kind,
+        &job.tenant_id,
         external_id,
-        trace_id: TraceId::new(job.trace_id.clone()),
-        received_at: at,
-        ordering_key: None,
-        payload: serde_json::to_value(job).unwrap_or_default(),
-    }
+        &job.trace_id,
+        payload,
+        at,
+    )
 }
 
 pub struct LogoWorker {
@@ -44,40 +44,26 @@ pub struct LogoWorker {
 }
 
 impl LogoWorker {
-    /// One job per tenant with a Logo connection, ten to an SQS request (the queue adapter's
-    /// batches). Returns how many were queued.
+    /// One job per tenant with a Logo connection. Returns how many were queued.
     pub async fn fan_out(&self, tenants: &[TenantId], full: bool) -> Result<usize, PortError> {
         let now = self.sync.log.clock().now();
-        let envelopes: Vec<Envelope> = tenants
-            .iter()
-            .map(|tenant| {
-                let job = LogoJob {
-                    tenant_id: tenant.clone(),
-                    full,
-                    refresh_card: None,
-                    trace_id: self.sync.log.ids().new_id(),
-                };
-                envelope(&job, now)
-            })
-            .collect();
-        self.queue.enqueue(&envelopes).await?;
-        for e in &envelopes {
-            self.sync
-                .log
-                .write(
-                    LogEntry::new(
-                        e.tenant_id.clone(),
-                        Integration::Logo,
-                        LogDirection::Inbound,
-                        "logo.sync.scheduled",
-                        LogResult::Success,
-                        e.trace_id.clone(),
-                    )
-                    .starts_trace(now),
-                )
-                .await;
-        }
-        Ok(envelopes.len())
+        let job = |tenant: &TenantId, trace_id: String| {
+            let job = LogoJob {
+                tenant_id: tenant.clone(),
+                full,
+                refresh_card: None,
+                trace_id,
+            };
+            envelope(&job, now)
+        };
+        nightly::fan_out(
+            self.queue.as_ref(),
+            &self.sync.log,
+            Integration::Logo,
+            tenants,
+            job,
+        )
+        .await
     }
 
     fn entry(&self, envelope: &Envelope, operation: &str, result: LogResult) -> LogEntry {
@@ -93,15 +79,7 @@ impl LogoWorker {
 
     /// Runs the queued job until done or `deadline`; a run out of time is queued again.
     pub async fn handle(&self, envelope: Envelope, deadline: Instant) -> Result<(), ProcessError> {
-        let job: LogoJob = serde_json::from_value(envelope.payload.clone()).map_err(|e| {
-            ProcessError::permanent("invalid_payload", format!("not a Logo sync job: {e}"))
-        })?;
-        if job.tenant_id != envelope.tenant_id {
-            return Err(ProcessError::permanent(
-                "invalid_payload",
-                "the job names another tenant than its envelope",
-            ));
-        }
+        let job: LogoJob = nightly::read_job(&envelope, |j: &LogoJob| &j.tenant_id)?;
         match self.sync.run(&job, deadline).await? {
             JobOutcome::OutOfTime(run) => {
                 let continuation = LogoJob { full: false, ..job };

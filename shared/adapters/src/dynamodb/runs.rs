@@ -1,0 +1,62 @@
+//! Nightly jobs' run items (`nightly::RunStore`): `T#<t>#<INTEGRATION>#RUN` / `RUN`, the run as
+//! JSON text beside its version, saved only at the version it was read at.
+
+use async_trait::async_trait;
+use onecrm_domain::error::PortError;
+use onecrm_domain::log::Integration;
+use onecrm_domain::nightly::RunStore;
+use onecrm_domain::tenant::TenantId;
+
+use super::*;
+
+const RUN_SK: &str = "RUN";
+
+#[async_trait]
+impl RunStore for CrmStore {
+    async fn load(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+    ) -> Result<Option<String>, PortError> {
+        let Some(found) = self.get(keys::run(tenant, integration), RUN_SK).await? else {
+            return Ok(None);
+        };
+        Ok(found.get("body").and_then(|b| b.as_s().ok()).cloned())
+    }
+
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        body: &str,
+        version: u64,
+        expected: Option<u64>,
+    ) -> Result<bool, PortError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(keys::run(tenant, integration)))
+            .item("sk", s(RUN_SK))
+            .item("entity", s("run"))
+            .item("body", s(body))
+            .item("version", n(version));
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(version) => put
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(version)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(port_error("PutItem", e)),
+        }
+    }
+}
