@@ -9,6 +9,7 @@ pub mod capture;
 pub mod consent;
 pub mod envelope;
 pub mod error;
+pub mod express;
 pub mod http;
 pub mod idempotency;
 pub mod identity;

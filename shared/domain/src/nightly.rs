@@ -274,6 +274,45 @@ pub async fn fan_out(
     Ok(envelopes.len())
 }
 
+/// A record a nightly job left out: one error record naming it (the part of the first field
+/// before its dot, `Arps[120.01.7]`) and every field's problem; the run goes on.
+pub async fn log_skipped(
+    log: &IntegrationLog,
+    tenant: &TenantId,
+    integration: Integration,
+    trace: &TraceId,
+    operation: &str,
+    errors: &[crate::error::FieldError],
+) {
+    let Some(first) = errors.first() else {
+        return;
+    };
+    let message = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let record = first
+        .field
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    log.write(
+        LogEntry::new(
+            tenant.clone(),
+            integration,
+            LogDirection::Inbound,
+            operation,
+            LogResult::Error,
+            trace.clone(),
+        )
+        .error(&first.code, message)
+        .external_id(record),
+    )
+    .await;
+}
+
 /// A queued job's payload, checked against its envelope's tenant.
 pub fn read_job<J: DeserializeOwned>(
     envelope: &Envelope,

@@ -246,8 +246,19 @@ fn logo_page_size() -> u32 {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpressSettings {
+    /// The lists the nightly poll reads (empty: every list of the account).
     #[serde(default)]
     pub list_ids: Vec<String>,
+    /// The account has Express as its İYS integrator: members go with their İYS fields.
+    #[serde(default)]
+    pub iys_enabled: bool,
+    /// Members and report rows per page.
+    #[serde(default = "express_page_size")]
+    pub page_size: u32,
+}
+
+fn express_page_size() -> u32 {
+    500
 }
 
 /// Karel CRM (seed 003): how the CRM's opportunities map onto Karel's `PpOpportunities`.

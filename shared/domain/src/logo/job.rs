@@ -19,7 +19,7 @@ use super::run::{Phase, Problem, SyncReport, SyncRun};
 use crate::envelope::TraceId;
 use crate::error::{FieldError, PortError};
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
-use crate::nightly::{Driven, Lease, Runs, Steps};
+use crate::nightly::{self, Driven, Lease, Runs, Steps};
 use crate::page::PageRequest;
 use crate::party::IdentityKey;
 use crate::ports::{CrmRepository, TenantDirectory};
@@ -287,34 +287,15 @@ impl LogoSync {
         operation: &str,
         errors: Vec<FieldError>,
     ) {
-        let Some(first) = errors.first() else {
-            return;
-        };
-        let message = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let record = first
-            .field
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        self.log
-            .write(
-                LogEntry::new(
-                    target.tenant.clone(),
-                    Integration::Logo,
-                    LogDirection::Inbound,
-                    operation,
-                    LogResult::Error,
-                    target.trace.clone(),
-                )
-                .error(&first.code, message)
-                .external_id(record),
-            )
-            .await;
+        nightly::log_skipped(
+            &self.log,
+            target.tenant,
+            Integration::Logo,
+            target.trace,
+            operation,
+            &errors,
+        )
+        .await;
         for error in errors {
             report.problem(Problem {
                 field: error.field,
