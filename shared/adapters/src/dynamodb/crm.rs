@@ -490,7 +490,7 @@ impl CrmRepository for CrmStore {
 
 /// The latest consent of one recipient on one channel (İYS keeps one state per pair); the
 /// timeline entry that carried it keeps the history.
-fn consent_item(
+pub(super) fn consent_item(
     tenant: &TenantId,
     card_id: &str,
     consent: &ConsentRecord,

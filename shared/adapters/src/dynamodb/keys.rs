@@ -63,8 +63,19 @@ pub fn run(t: &TenantId, integration: Integration) -> String {
 }
 /// Logo sync: finished runs' reports, product cards, and the index partition of customers
 /// waiting for a Logo code.
-pub fn logo_reports(t: &TenantId) -> String {
-    format!("T#{t}#LOGO#REPORT")
+/// A nightly job's finished runs with their reports.
+pub fn run_reports(t: &TenantId, integration: Integration) -> String {
+    format!("T#{t}#{}#REPORT", integration.as_str().to_ascii_uppercase())
+}
+/// Express: what the CRM last learnt of a member, the account's campaigns, the segments' lists.
+pub fn express_member(t: &TenantId, member_id: &str) -> String {
+    format!("T#{t}#EXPRESS#MEMBER#{member_id}")
+}
+pub fn express_campaigns(t: &TenantId) -> String {
+    format!("T#{t}#EXPRESS#CAMPAIGNS")
+}
+pub fn express_segments(t: &TenantId) -> String {
+    format!("T#{t}#EXPRESS#SEGMENTS")
 }
 pub fn logo_pending(t: &TenantId) -> String {
     format!("T#{t}#LOGO#PENDING")

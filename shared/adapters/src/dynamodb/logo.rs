@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use onecrm_domain::error::PortError;
+use onecrm_domain::log::Integration;
 use onecrm_domain::logo::customer::LOGO;
 use onecrm_domain::logo::invoice::InvoiceSummary;
 use onecrm_domain::logo::ports::{CustomerWrite, InvoiceWrite, LogoStore};
@@ -25,7 +25,6 @@ use onecrm_domain::page::{Page, PageRequest};
 use onecrm_domain::party::{Card, IdentityKey};
 use onecrm_domain::ports::CrmRepository;
 use onecrm_domain::tenant::TenantId;
-use onecrm_domain::time::to_sortable;
 use rust_decimal::Decimal;
 
 use super::batch;
@@ -35,8 +34,6 @@ use super::*;
 
 /// The sort key of an identity's claim item (see `identity.rs`).
 const CLAIM_SK: &str = "CLAIM";
-/// Finished runs' reports are kept this long.
-const REPORT_DAYS: i64 = 90;
 
 fn claim_item(pk: String, card_id: &str) -> Result<Item, PortError> {
     item(
@@ -288,33 +285,11 @@ impl LogoStore for CrmStore {
 
     async fn save_report(&self, tenant: &TenantId, run: &SyncRun) -> Result<(), PortError> {
         let finished = run.finished_at.unwrap_or_else(Utc::now);
-        let mut stored = item(
-            run,
-            "logo_report",
-            &[
-                ("pk", keys::logo_reports(tenant)),
-                (
-                    "sk",
-                    format!("RUN#{}#{}", to_sortable(&finished), run.run_id),
-                ),
-            ],
-        )?;
-        stored.insert(
-            "expires_at".into(),
-            AttributeValue::N((finished.timestamp() + REPORT_DAYS * 86_400).to_string()),
-        );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(stored))
-            .send()
+        self.save_finished_run(tenant, Integration::Logo, (&run.run_id, finished), run)
             .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
     }
 
     async fn reports(&self, tenant: &TenantId, limit: usize) -> Result<Vec<SyncRun>, PortError> {
-        self.query_as(keys::logo_reports(tenant), "RUN#", true, Some(limit))
-            .await
+        self.finished_runs(tenant, Integration::Logo, limit).await
     }
 }

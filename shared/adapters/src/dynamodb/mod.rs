@@ -22,7 +22,7 @@
 //! trace's records side by side); gsi1 `T#<t>#TRACE#<trace>` (keys only; a trace's opening record
 //! and errors); gsi2 (errors only) `T#<t>#ERR#<code>`; both indexes sort by `sk`; TTL `expires_at`.
 //! Call events, the call queue (gsi1 per agent, gsi2 per tenant), quotes, tickets and their
-//! counters: see `calls.rs`. The Logo sync's run, reports, invoices and products: `logo.rs`. Room left for the roadmap: job checkpoints (`T#<t>#JOB#<job>`),
+//! counters: see `calls.rs`. The Logo sync's run, reports, invoices and products: `logo.rs`; the Express poll's members, campaigns and segments: `express.rs`; nightly runs: `runs.rs`. Room left for the roadmap: job checkpoints (`T#<t>#JOB#<job>`),
 //! more identity kinds.
 
 use std::collections::HashMap;
@@ -39,6 +39,7 @@ pub mod batch;
 mod calls;
 mod crm;
 mod cursor;
+mod express;
 mod guard;
 mod identity;
 mod karel;

@@ -10,6 +10,57 @@ use onecrm_domain::tenant::TenantId;
 use super::*;
 
 const RUN_SK: &str = "RUN";
+/// Finished runs' reports are kept this long.
+const REPORT_DAYS: i64 = 90;
+
+impl CrmStore {
+    /// Keeps a finished run (`T#<t>#<INTEGRATION>#REPORT` / `RUN#<finished>#<run>`, TTL 90
+    /// days), listed newest first by [`CrmStore::finished_runs`].
+    pub(super) async fn save_finished_run<T: serde::Serialize>(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        (run_id, finished): (&str, chrono::DateTime<chrono::Utc>),
+        run: &T,
+    ) -> Result<(), PortError> {
+        let sk = format!(
+            "RUN#{}#{run_id}",
+            onecrm_domain::time::to_sortable(&finished)
+        );
+        let mut stored = item(
+            run,
+            "run_report",
+            &[("pk", keys::run_reports(tenant, integration)), ("sk", sk)],
+        )?;
+        stored.insert(
+            "expires_at".into(),
+            n((finished.timestamp() + REPORT_DAYS * 86_400) as u64),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(stored))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
+        Ok(())
+    }
+
+    pub(super) async fn finished_runs<T: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        integration: Integration,
+        limit: usize,
+    ) -> Result<Vec<T>, PortError> {
+        self.query_as(
+            keys::run_reports(tenant, integration),
+            "RUN#",
+            true,
+            Some(limit),
+        )
+        .await
+    }
+}
 
 #[async_trait]
 impl RunStore for CrmStore {

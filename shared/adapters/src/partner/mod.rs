@@ -5,6 +5,7 @@
 //! ([`endpoint`]), so local sandboxes stand in for partners.
 
 mod breaker;
+pub mod express;
 pub mod graph;
 pub mod insurup;
 pub mod karel;
