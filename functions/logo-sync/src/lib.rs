@@ -8,7 +8,6 @@
 //!   (`ReportBatchItemFailures`); the last failed delivery goes to the DLQ with an error record.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent};
@@ -21,9 +20,6 @@ use onecrm_domain::logo::ports::LogoApi;
 use onecrm_domain::logo::worker::LogoWorker;
 use onecrm_domain::ports::{EventQueue, TenantDirectory};
 use serde_json::{json, Value};
-
-/// Time kept back from the invocation's deadline: the page in flight and the checkpoint.
-const SAFETY_MARGIN: Duration = Duration::from_secs(60);
 
 pub struct App {
     worker: LogoWorker,
@@ -75,20 +71,8 @@ impl App {
     }
 }
 
-/// When this invocation should stop taking pages.
-fn stop_at(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    // A short invocation (local runs) keeps half its time back instead.
-    let margin = SAFETY_MARGIN.min(left / 2);
-    Instant::now() + left.saturating_sub(margin)
-}
-
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let stop = stop_at(event.context.deadline);
+    let stop = onecrm_adapters::lambda::stop_before(event.context.deadline);
     if event.payload.get("Records").is_some() {
         let sqs: SqsEvent = serde_json::from_value(event.payload)?;
         let response = serve_sqs_batch(

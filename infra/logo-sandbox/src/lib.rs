@@ -13,17 +13,14 @@
 //! now), `POST /sandbox/expire` (every token expires).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response};
 use onecrm_domain::tax_id::TaxId;
+use sandbox_http::{body_text, reply, Incoming, Method, Reply, Request};
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, Clone)]
@@ -556,18 +553,10 @@ impl Sandbox {
         })
     }
 
-    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Reply {
         self.state().requests += 1;
         let path = request.uri().path().to_string();
-        let query: HashMap<String, String> = request
-            .uri()
-            .query()
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let query: HashMap<String, String> = sandbox_http::query(&request);
         let method = request.method().clone();
         let lower = path.to_ascii_lowercase();
         if lower == "/api/v1/token" && method == Method::POST {
@@ -650,49 +639,20 @@ fn istanbul_now() -> NaiveDateTime {
     now.with_timezone(&chrono_tz_istanbul()).naive_local()
 }
 
-async fn body_text(request: Request<Incoming>) -> String {
-    match request.into_body().collect().await {
-        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-        Err(_) => String::new(),
-    }
-}
-
-fn reply(status: u16, body: &Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
-    response.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response
-}
-
-/// Serves on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, sandbox: Arc<Sandbox>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let sandbox = sandbox.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let sandbox = sandbox.clone();
-                async move { Ok::<_, Infallible>(sandbox.handle(request).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
 /// Starts a sandbox on a free loopback port (tests): its address and the sandbox.
 pub async fn start(config: Config) -> (SocketAddr, Arc<Sandbox>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let address = listener.local_addr().expect("the bound address");
     let sandbox = Sandbox::new(config);
-    tokio::spawn(serve(listener, sandbox.clone()));
+    let address = sandbox_http::start(handler(sandbox.clone())).await;
     (address, sandbox)
+}
+
+/// The sandbox's request handler, for [`sandbox_http::serve`].
+pub fn handler(
+    sandbox: Arc<Sandbox>,
+) -> impl Fn(Request<Incoming>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |request| Box::pin(sandbox.clone().handle(request))
 }

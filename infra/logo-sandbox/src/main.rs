@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use logo_sandbox::{serve, Config, Sandbox};
+use logo_sandbox::{handler, Config, Sandbox};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::default();
@@ -25,39 +25,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown option {other}").into()),
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        let bound = listener.local_addr()?.port();
-        if let Some(file) = port_file {
-            std::fs::write(file, bound.to_string())?;
-        }
-        println!(
-            "Logo sandbox on http://127.0.0.1:{bound}: {} cari, {} invoices, {} items, a bad record every {} (client {}, user {})",
-            config.customers,
-            config.customers * 3,
-            config.items,
-            config.bad_every,
-            config.client_id,
-            config.username
-        );
-        let sandbox = Sandbox::new(config);
-        tokio::select! {
-            _ = serve(listener, sandbox) => {}
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate() => {}
-        }
-        Ok::<_, Box<dyn std::error::Error>>(())
-    })
-}
-
-async fn terminate() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            term.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
+    let banner = format!(
+        "{} cari, {} invoices, {} items, a bad record every {} (client {}, user {})",
+        config.customers,
+        config.customers * 3,
+        config.items,
+        config.bad_every,
+        config.client_id,
+        config.username
+    );
+    let sandbox = Sandbox::new(config);
+    sandbox_http::run(
+        port,
+        port_file,
+        |bound| format!("Logo sandbox on http://127.0.0.1:{bound}: {banner}"),
+        handler(sandbox),
+    )
 }

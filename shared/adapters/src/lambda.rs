@@ -195,3 +195,20 @@ where
     .await;
     batch_response(failed)
 }
+
+/// Time a nightly job keeps back from its invocation's deadline: the page in flight and the
+/// checkpoint.
+const SAFETY_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When a nightly job's invocation (deadline in epoch milliseconds) should stop taking pages.
+pub fn stop_before(deadline_ms: u64) -> std::time::Instant {
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    // A short invocation (local runs) keeps half its time back instead.
+    let margin = SAFETY_MARGIN.min(left / 2);
+    Instant::now() + left.saturating_sub(margin)
+}
