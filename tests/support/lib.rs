@@ -626,6 +626,7 @@ pub fn body_json(response: &lambda_http::Response<lambda_http::Body>) -> Value {
     }
 }
 
+pub use express::{express_world, latest_poll, poll_job, poll_night, ExpressWorld};
 pub use in_flight::BothInFlight;
 pub use insurup::{insurup_request, InsurUpTenant, INSURUP_EMAIL, INSURUP_PASSWORD};
 pub use karel::KAREL_TOKEN;
@@ -633,6 +634,7 @@ pub use logo::{job, logo_sandbox, logo_world, run_to_end, sync, LogoWorld};
 pub use pbx::{CallsInFlight, PBX_AGENT_USER};
 
 mod capture;
+mod express;
 mod in_flight;
 mod insurup;
 mod karel;

@@ -259,7 +259,7 @@ impl Sandbox {
         })
     }
 
-    fn stats(&self) -> Value {
+    pub fn stats(&self) -> Value {
         let s = self.state();
         json!({ "requests": s.requests, "throttled": s.throttled, "created": s.created.len(),
             "updated": s.updates, "deleted": s.deleted, "lists": s.lists.len(), "members": self.config.members })
@@ -326,7 +326,8 @@ impl Sandbox {
         s.account_tokens.values_mut().for_each(|t| t.1 = past);
     }
 
-    fn control(&self, path: &str, body: &str) -> (u16, Value) {
+    /// A control route (`/sandbox/...`) called in process (tests).
+    pub fn control(&self, path: &str, body: &str) -> (u16, Value) {
         let body: Value = serde_json::from_str(body).unwrap_or_default();
         match path {
             "/sandbox/expire" => {

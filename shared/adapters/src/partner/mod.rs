@@ -211,11 +211,14 @@ impl PartnerClient {
             return Err(error);
         }
         let mut refreshed = false;
+        // Only the attempt right after a 401 asks for a new token; later retries (a 429 after
+        // it) use the renewed one instead of logging in again.
+        let mut renew = false;
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
             let token = match request.token {
-                Some(source) => match source.token(refreshed).await {
+                Some(source) => match source.token(std::mem::take(&mut renew)).await {
                     Ok(token) => Some(token),
                     Err(e) => break Err((e, None, Value::Null)),
                 },
@@ -226,6 +229,7 @@ impl PartnerClient {
                 // One fresh token, then the same attempt again.
                 Err(Failure::Unauthorized { .. }) if !refreshed && request.token.is_some() => {
                     refreshed = true;
+                    renew = true;
                 }
                 Err(Failure::Unauthorized {
                     status,

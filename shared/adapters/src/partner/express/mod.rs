@@ -62,6 +62,8 @@ pub struct ExpressClient {
     secrets: Arc<dyn SecretStore>,
     tenant_secret_prefix: String,
     app_secret_prefix: String,
+    /// The gateway's address (`PARTNER_URL_EXPRESS` for a sandbox).
+    base: String,
     integrator: Mutex<Option<Token>>,
     accounts: Mutex<HashMap<TenantId, Token>>,
 }
@@ -84,13 +86,20 @@ impl ExpressClient {
             secrets,
             tenant_secret_prefix: tenant_secret_prefix.into(),
             app_secret_prefix: app_secret_prefix.into(),
+            base: endpoint("express", BASE),
             integrator: Mutex::new(None),
             accounts: Mutex::new(HashMap::new()),
         }
     }
 
-    fn base() -> String {
-        endpoint("express", BASE)
+    /// The same client against another gateway address (a test's sandbox).
+    pub fn at(mut self, base: &str) -> Self {
+        self.base = base.trim_end_matches('/').to_string();
+        self
+    }
+
+    fn base(&self) -> &str {
+        &self.base
     }
 
     async fn secret<T: DeserializeOwned>(
@@ -140,7 +149,7 @@ impl ExpressClient {
                 integration: Integration::Express,
                 operation: "express.token",
                 method: reqwest::Method::POST,
-                url: format!("{}{TOKENS}", Self::base()),
+                url: format!("{}{TOKENS}", self.base()),
                 body: Some(json!({ "clientName": credentials.client_name, "password": credentials.password })),
                 trace: target.trace,
                 token: None,
@@ -197,7 +206,7 @@ impl ExpressClient {
                 operation: "express.identification",
                 method: reqwest::Method::PUT,
                 // A query parameter named `key`: the log shows it redacted (`redact_url`).
-                url: format!("{}{IDENTIFICATION}?apiKey={key}", Self::base()),
+                url: format!("{}{IDENTIFICATION}?apiKey={key}", self.base()),
                 body: None,
                 trace: target.trace,
                 token: Some(&integrator),
@@ -233,7 +242,7 @@ impl ExpressClient {
                 integration: Integration::Express,
                 operation,
                 method,
-                url: format!("{}{path_and_query}", Self::base()),
+                url: format!("{}{path_and_query}", self.base()),
                 body,
                 trace: target.trace,
                 token: Some(&token),
