@@ -213,6 +213,37 @@ async fn a_401_refreshes_the_token_once_and_retries() {
 }
 
 #[tokio::test]
+async fn a_retry_after_the_refresh_keeps_the_renewed_token() {
+    let server = MockServer::start().await;
+    Mock::given(header("authorization", "Bearer stale-token"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    // The renewed token's first attempt is throttled, its second answered.
+    Mock::given(header("authorization", "Bearer fresh-token"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(header("authorization", "Bearer fresh-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&server)
+        .await;
+    let tokens = Tokens {
+        refreshes: AtomicU32::new(0),
+    };
+    let logs = Arc::new(MemoryLogSink::default());
+    let client = client(logs, BreakerSettings::default());
+    let response = get(&client, server.uri(), Some(&tokens)).await.unwrap();
+    assert_eq!(response.body["ok"], true);
+    assert_eq!(
+        tokens.refreshes.load(Ordering::SeqCst),
+        1,
+        "one renewal, not one per retry"
+    );
+}
+
+#[tokio::test]
 async fn a_failing_partner_opens_the_circuit_and_calls_fail_fast() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
