@@ -2,11 +2,11 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
-FUNCTIONS := whatsapp-inbound whatsapp-worker meta-lead meta-lead-worker web-form web-form-worker pbx-call insurup-policy-webhook insurup-worker karel-push logo-sync
+FUNCTIONS := whatsapp-inbound whatsapp-worker meta-lead meta-lead-worker web-form web-form-worker pbx-call insurup-policy-webhook insurup-worker karel-push logo-sync express-member-poll
 # arm64 is what template.yaml deploys; it is built where its Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: help tools dev test lint unit build bench bench-burst bench-pbx bench-sync bench-emulator cost events tenant card logs report call-queue logo-sync logo-report clean
+.PHONY: help tools dev test lint unit build bench bench-burst bench-pbx bench-sync bench-emulator cost events tenant card logs report call-queue logo-sync logo-report express-poll express-report bench-poll clean
 
 help:
 	@echo "make dev     local stack: emulator, tables, queues, secrets, demo tenant, functions, SQS poller"
@@ -25,6 +25,9 @@ help:
 	@echo "make logo-sync [FULL=1]   queue a Logo sync of the demo tenant on the running make dev stack"
 	@echo "make logo-report   the demo tenant's last Logo reconciliation report"
 	@echo "make bench-sync [SIZES=10000,100000]   the Logo sync against the sandbox and a private emulator"
+	@echo "make express-poll   queue an Euromsg Express poll of the demo tenant on the running make dev stack"
+	@echo "make express-report   the demo tenant's last Express poll report"
+	@echo "make bench-poll [SIZES=10000,100000]   the Express poll against the sandbox and a private emulator"
 
 tools:
 	@infra/bootstrap.sh
@@ -130,6 +133,23 @@ logo-report: tools
 bench-sync: tools
 	cargo build --release -q -p onecrm-admin -p logo-sandbox
 	.venv/bin/python infra/bench_sync.py --sizes $(or $(SIZES),10000,100000)
+
+# An Express poll of TENANT on the running `make dev` stack: queued like the nightly one.
+express-poll: tools
+	@infra/require-dev.sh
+	@set -a; . .local/dev/stack.env; set +a; \
+	 cargo run -q -p onecrm-admin -- express-poll --tenant $(TENANT)
+
+express-report: tools
+	@infra/require-dev.sh
+	@set -a; . .local/dev/stack.env; set +a; \
+	 cargo run -q -p onecrm-admin -- express-report --tenant $(TENANT) --last $(or $(LAST),1)
+
+# The Express poll (release build, in one process) against the Rust Express sandbox and a
+# private emulator, for each member count: time, members per second, peak RSS.
+bench-poll: tools
+	cargo build --release -q -p onecrm-admin -p express-sandbox
+	.venv/bin/python infra/bench_poll.py --sizes $(or $(SIZES),10000,100000)
 
 clean:
 	cargo clean

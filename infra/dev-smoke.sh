@@ -145,9 +145,19 @@ for _ in $(seq 1 600); do
 done
 [ -n "$found" ] || { tail -20 .local/dev/poller.log .local/dev/functions.log .local/dev/logo-sandbox.log; echo "no Logo report after the schedule fired"; exit 1; }
 echo "Logo sync ran through make dev (Logo sandbox): $found"
+# Express: the nightly schedule fired now; express-member-poll polls the demo tenant's account
+# in the Express sandbox and leaves a report.
+$py infra/poller.py fire --sources .local/dev/sources.json --invoke-url "http://127.0.0.1:$LAMBDA_PORT" --function ExpressMemberPollFunction
+for _ in $(seq 1 600); do
+  found=$(cargo run -q -p onecrm-admin -- express-report --tenant demo 2>/dev/null | grep -o 'members read [0-9]*' | head -1 || true)
+  [ -n "$found" ] && break
+  sleep 1
+done
+[ -n "$found" ] || { tail -20 .local/dev/poller.log .local/dev/functions.log .local/dev/express-sandbox.log; echo "no Express report after the schedule fired"; exit 1; }
+echo "Express poll ran through make dev (Express sandbox): $found"
 stop
 trap - EXIT
-left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null || pgrep -f "infra/sandboxes/insurup.py --port" >/dev/null || pgrep -f "infra/sandboxes/karel.py --port" >/dev/null || pgrep -f "logo-sandbox --customers" >/dev/null; }
+left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null || pgrep -f "infra/sandboxes/insurup.py --port" >/dev/null || pgrep -f "infra/sandboxes/karel.py --port" >/dev/null || pgrep -f "logo-sandbox --customers" >/dev/null || pgrep -f "express-sandbox --members" >/dev/null; }
 for _ in $(seq 1 20); do left || break; sleep 0.5; done
 if left; then
   pgrep -fa "emulator.py|invoke-port $LAMBDA_PORT|infra/sandboxes/graph.py" || true

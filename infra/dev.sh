@@ -55,10 +55,14 @@ sandbox karel "${KAREL_PORT:-0}" "$py" infra/sandboxes/karel.py
 # Logo's stand-in is Rust: it serves make bench-sync's 100k cari too (infra/logo-sandbox).
 cargo build -q -p logo-sandbox
 sandbox logo "${LOGO_PORT:-0}" target/debug/logo-sandbox --customers "${LOGO_CUSTOMERS:-200}" --items 40
+# Euromsg Express's stand-in is Rust too: it serves make bench-poll's 100k members.
+cargo build -q -p express-sandbox
+sandbox express "${EXPRESS_PORT:-0}" target/debug/express-sandbox --members "${EXPRESS_MEMBERS:-200}" --report-rows 100
 graph_url=$PARTNER_URL_GRAPH
 insurup_url=$PARTNER_URL_INSURUP
 karel_url=$PARTNER_URL_KAREL
 logo_url=$PARTNER_URL_LOGO
+express_url=$PARTNER_URL_EXPRESS
 
 echo "seeding the demo tenant..."
 cargo run -q -p onecrm-admin -- seed-demo
@@ -91,6 +95,8 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   Karel opportunity changes queue (the CRM's) $KAREL_QUEUE_URL
   Logo sandbox (REST, generated)              $logo_url  (${LOGO_CUSTOMERS:-200} cari; GET /sandbox/stats, POST /sandbox/touch, /sandbox/expire)
   Logo sync jobs (nightly 02:00 Istanbul)     $LOGO_QUEUE_URL  (make logo-sync, make logo-report)
+  Euromsg Express sandbox (gateway, generated) $express_url  (${EXPRESS_MEMBERS:-200} members; GET /sandbox/stats, POST /sandbox/member, /sandbox/expire, /sandbox/throttle, /sandbox/package)
+  Express poll and push jobs (nightly 02:30)  $EXPRESS_QUEUE_URL  (make express-poll, make express-report)
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
@@ -99,6 +105,7 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
                                               $QUEUE_URL_InsurUpEventsDeadLetterQueue
                                               $QUEUE_URL_KarelOpportunitiesDeadLetterQueue
                                               $QUEUE_URL_LogoJobsDeadLetterQueue
+                                              $QUEUE_URL_ExpressJobsDeadLetterQueue
   Tables                                      $CRM_TABLE, $LOG_TABLE
   Environment for your own tools              $dir/stack.env
   Logs                                        $dir/{moto,functions,poller,*-sandbox}.log
@@ -123,6 +130,7 @@ then, in another terminal:
   make card PHONE='0533 123 45 67'     the new lead: card, note, task, timeline
   make call-queue                      the PBX call queue, newest first
   make logo-sync && make logo-report  a Logo sync of the demo tenant now, then its reconciliation report
+  make express-poll && make express-report  an Express poll of the demo tenant now, then its report
   make logs                            the integration log (make logs TRACE=<trace_id> for one event's path)
 
 INFO

@@ -4,6 +4,7 @@
 //! (`AWS_ENDPOINT_URL`), reading table names and the secret prefix from the environment.
 
 mod demo;
+mod express;
 mod forms;
 mod insurup;
 mod karel;
@@ -169,6 +170,8 @@ enum Command {
     Karel(karel::KarelCommand),
     #[command(flatten)]
     Logo(logo::LogoCommand),
+    #[command(flatten)]
+    Express(express::ExpressCommand),
 }
 
 #[derive(Args)]
@@ -403,6 +406,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::InsurUp(command) => insurup::run(&crm, &secrets, &settings, command).await?,
         Command::Karel(command) => karel::run(&crm, &secrets, &settings, command).await?,
         Command::Logo(command) => logo::run(&crm, &secrets, &settings, command).await?,
+        Command::Express(command) => express::run(&crm, &secrets, &settings, command).await?,
         Command::AddTenant(args) => {
             add_tenant(&crm, &secrets, &settings, *args, true).await?;
         }
