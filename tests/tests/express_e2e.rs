@@ -55,7 +55,7 @@ async fn a_nightly_poll_brings_consents_and_campaign_results_and_the_next_night_
     let queued = world
         .app
         .worker()
-        .fan_out(&[world.tenant.id.clone()])
+        .fan_out(std::slice::from_ref(&world.tenant.id))
         .await
         .unwrap();
     assert_eq!(queued, 1);

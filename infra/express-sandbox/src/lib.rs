@@ -231,8 +231,8 @@ impl Sandbox {
             _ => "Sent",
         };
         let delivered = status == "Sent";
-        let opened = delivered && i % 3 == 0;
-        let clicked = opened && i % 9 == 0;
+        let opened = delivered && i.is_multiple_of(3);
+        let clicked = opened && i.is_multiple_of(9);
         json!({
             "memberId": i + 1,
             "email": Self::email(i),
@@ -380,7 +380,7 @@ impl Sandbox {
             _ => {}
         }
         let every = self.state().throttle_every;
-        if every > 0 && requests % every == 0 {
+        if every > 0 && requests.is_multiple_of(every) {
             self.state().throttled += 1;
             let mut answer = reply(429, &json!({ "message": "Too many requests" }));
             answer
