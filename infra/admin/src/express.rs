@@ -33,8 +33,8 @@ pub const DEMO_API_KEY: &str = "demo-express-key";
 
 #[derive(Subcommand)]
 pub enum ExpressCommand {
-    /// Connects a tenant to Euromsg Express with the API key it created in its panel (Ana Sayfa
-    /// > API > API Anahtarı); `--client-name`/`--password` also store the integrator's own
+    /// Connects a tenant to Euromsg Express with the API key it created in its panel (Ana
+    /// Sayfa, API, API Anahtarı); `--client-name`/`--password` also store the integrator's own
     /// credentials (one for every tenant).
     AddExpress {
         #[arg(long)]
@@ -201,7 +201,7 @@ fn print_run(run: &PollRun) {
 
 async fn enqueue(wiring: &Wiring, envelope: Envelope) -> Result<()> {
     let queue = wiring.queue("EXPRESS_QUEUE_URL")?;
-    queue.enqueue(&[envelope.clone()]).await?;
+    queue.enqueue(std::slice::from_ref(&envelope)).await?;
     println!(
         "queued for express-member-poll (trace {})",
         envelope.trace_id
