@@ -8,9 +8,9 @@ use std::time::Instant;
 use onecrm_domain::consent::{ConsentRecord, ConsentSource, ConsentStatus};
 use onecrm_domain::express::member::{ConsentState, ConsentWrite, MemberLink};
 use onecrm_domain::express::ports::ExpressStore;
-use onecrm_domain::express::push::PushJob;
+use onecrm_domain::express::push::{ListChange, ListJob, PushJob};
 use onecrm_domain::express::run::PollRun;
-use onecrm_domain::express::worker::push_envelope;
+use onecrm_domain::express::worker::{list_envelope, push_envelope};
 use onecrm_domain::log::{Integration, LogResult};
 use onecrm_domain::ports::{CrmRepository, TenantDirectory};
 use onecrm_e2e::*;
@@ -334,4 +334,45 @@ async fn consenting_people_are_pushed_with_their_iys_fields_once() {
         ),
         (Some(2), Some(1), Some(1))
     );
+    // The segment's list renamed, then deleted (its members stay in the account).
+    let change = |trace: &str, change: ListChange| {
+        list_envelope(
+            &ListJob {
+                tenant_id: tenant.id.clone(),
+                trace_id: trace.into(),
+                segment: "vip".into(),
+                change,
+            },
+            chrono::Utc::now(),
+        )
+    };
+    let rename = ListChange::Rename {
+        name: "Altın Müşteriler".into(),
+    };
+    world
+        .app
+        .worker()
+        .handle(change("l1", rename), far)
+        .await
+        .unwrap();
+    let list = stack
+        .crm()
+        .segment_list(&tenant.id, "vip")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(list.name, "Altın Müşteriler");
+    world
+        .app
+        .worker()
+        .handle(change("l2", ListChange::Delete), far)
+        .await
+        .unwrap();
+    assert!(stack
+        .crm()
+        .segment_list(&tenant.id, "vip")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(world.sandbox.stats()["lists"].as_u64(), Some(1));
 }

@@ -54,6 +54,17 @@ fn campaign_item(tenant: &TenantId, campaign: &Campaign) -> Result<Item, PortErr
     )
 }
 
+fn segment_item(tenant: &TenantId, segment: &str, list: &ExpressList) -> Result<Item, PortError> {
+    item(
+        list,
+        "express_segment",
+        &[
+            ("pk", keys::express_segments(tenant)),
+            ("sk", format!("SEGMENT#{segment}")),
+        ],
+    )
+}
+
 fn text(item: &Item, name: &str) -> Option<String> {
     item.get(name)?.as_s().ok().cloned()
 }
@@ -218,14 +229,7 @@ impl ExpressStore for CrmStore {
         segment: &str,
         list: &ExpressList,
     ) -> Result<bool, PortError> {
-        let stored = item(
-            list,
-            "express_segment",
-            &[
-                ("pk", keys::express_segments(tenant)),
-                ("sk", format!("SEGMENT#{segment}")),
-            ],
-        )?;
+        let stored = segment_item(tenant, segment, list)?;
         let put = self
             .client
             .put_item()
@@ -242,6 +246,23 @@ impl ExpressStore for CrmStore {
             }
             Err(e) => Err(port_error("PutItem", e)),
         }
+    }
+
+    async fn relink_segment(
+        &self,
+        tenant: &TenantId,
+        segment: &str,
+        list: &ExpressList,
+    ) -> Result<(), PortError> {
+        let stored = segment_item(tenant, segment, list)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(stored))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
+        Ok(())
     }
 
     async fn unlink_segment(&self, tenant: &TenantId, segment: &str) -> Result<(), PortError> {

@@ -81,6 +81,19 @@ pub struct MemberLink {
     pub consent: ConsentState,
 }
 
+/// Nights between two look-ups of an address no card carried (a card may have come since):
+/// each night a seventh of such members is looked up again, by a stable share of their id, so a
+/// large list of people the CRM does not know costs a seventh of its queries each night.
+pub const RECHECK_NIGHTS: u32 = 7;
+
+/// Whether tonight is the night to look a member's address up again.
+pub fn recheck_tonight(member_id: &str, now: DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    use sha2::{Digest, Sha256};
+    let share = Sha256::digest(member_id.as_bytes())[0] as u32 % RECHECK_NIGHTS;
+    share == now.num_days_from_ce() as u32 % RECHECK_NIGHTS
+}
+
 /// A consent change for the CRM: the link's new state, and for each card the consent record
 /// and (for a change from a known state) the timeline entry that tells it.
 #[derive(Debug, Clone)]
@@ -231,6 +244,15 @@ mod tests {
             (state.source, state.date),
             (ConsentSource::HsEntegrasyon, now())
         );
+    }
+
+    #[test]
+    fn every_member_is_rechecked_once_a_week() {
+        let nights = (0..7).map(|d| now() + chrono::Duration::days(d));
+        for id in ["m1", "m2", "12345", "uye-9"] {
+            let times = nights.clone().filter(|n| recheck_tonight(id, *n)).count();
+            assert_eq!(times, 1, "{id}");
+        }
     }
 
     #[test]

@@ -205,6 +205,13 @@ pub trait ExpressStore: Send + Sync {
         segment: &str,
         list: &ExpressList,
     ) -> Result<bool, PortError>;
+    /// The segment's list as it is now (renamed), in place of the stored one.
+    async fn relink_segment(
+        &self,
+        tenant: &TenantId,
+        segment: &str,
+        list: &ExpressList,
+    ) -> Result<(), PortError>;
     async fn unlink_segment(&self, tenant: &TenantId, segment: &str) -> Result<(), PortError>;
     /// Keeps a finished run (newest first when listed).
     async fn save_report(&self, tenant: &TenantId, run: &PollRun) -> Result<(), PortError>;

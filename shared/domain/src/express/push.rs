@@ -29,6 +29,23 @@ pub struct PushJob {
     pub remove_card_ids: Vec<String>,
 }
 
+/// A queued change of a segment's list: renamed, or deleted (its members stay in the account,
+/// as Express keeps them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListJob {
+    pub tenant_id: crate::tenant::TenantId,
+    pub trace_id: String,
+    pub segment: String,
+    pub change: ListChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum ListChange {
+    Rename { name: String },
+    Delete,
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct PushReport {
     pub list: Option<ExpressList>,
@@ -120,6 +137,33 @@ impl ExpressPush {
             .segment_list(target.tenant, segment)
             .await?
             .ok_or_else(|| PortError::Unavailable("segment list vanished".into()).into())
+    }
+
+    /// Renames or deletes the segment's list; a segment without one is left as it is.
+    pub async fn change_list(
+        &self,
+        target: ExpressTarget<'_>,
+        job: &ListJob,
+    ) -> Result<Option<ExpressList>, ExpressError> {
+        let Some(mut list) = self.store.segment_list(target.tenant, &job.segment).await? else {
+            return Ok(None);
+        };
+        match &job.change {
+            ListChange::Rename { name } => {
+                self.api.rename_list(target, &list.id, name).await?;
+                list.name = name.clone();
+                self.store
+                    .relink_segment(target.tenant, &job.segment, &list)
+                    .await?;
+            }
+            ListChange::Delete => {
+                self.api.delete_list(target, &list.id).await?;
+                self.store
+                    .unlink_segment(target.tenant, &job.segment)
+                    .await?;
+            }
+        }
+        Ok(Some(list))
     }
 
     pub async fn push(

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::campaign::{entries_for, Campaign, ReportRow};
 use super::job::ExpressPoll;
-use super::member::{consent_write, Member, MemberLink};
+use super::member::{consent_write, recheck_tonight, Member, MemberLink};
 use super::ports::{ExpressError, ExpressPage, ExpressTarget};
 use super::run::{PollPhase, PollReport, PollRun, Problem, MAX_LISTS};
 use crate::consent::ConsentStatus;
@@ -147,9 +147,14 @@ impl PollSteps<'_> {
         let store = &self.poll.store;
         let ids: Vec<String> = members.clone().map(|(id, _)| id.clone()).collect();
         let links = store.links(tenant, &ids).await?;
-        // Addresses not yet on a card are looked up again: a card may have come since.
+        // New members' addresses are looked up; those no card carried are looked up again once
+        // a week (a card may have come since).
+        let now = self.poll.log.clock().now();
         let mut emails: Vec<String> = members
-            .filter(|(id, _)| links.get(*id).is_none_or(|l| l.card_ids.is_empty()))
+            .filter(|(id, _)| match links.get(*id) {
+                None => true,
+                Some(link) => link.card_ids.is_empty() && recheck_tonight(id, now),
+            })
             .map(|(_, email)| email.clone())
             .collect();
         emails.sort();

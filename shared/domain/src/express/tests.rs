@@ -310,6 +310,15 @@ impl ExpressStore for MemoryExpressStore {
         segments.insert(segment.into(), list.clone());
         Ok(true)
     }
+    async fn relink_segment(
+        &self,
+        _: &TenantId,
+        segment: &str,
+        list: &ExpressList,
+    ) -> Result<(), PortError> {
+        lock(&self.segments).insert(segment.into(), list.clone());
+        Ok(())
+    }
     async fn unlink_segment(&self, _: &TenantId, segment: &str) -> Result<(), PortError> {
         lock(&self.segments).remove(segment);
         Ok(())
@@ -329,6 +338,7 @@ impl ExpressStore for MemoryExpressStore {
 }
 
 struct World {
+    clock: Arc<FixedClock>,
     poll: ExpressPoll,
     api: Arc<FakeExpress>,
     store: Arc<MemoryExpressStore>,
@@ -395,13 +405,15 @@ fn world(members: usize) -> World {
         ..FakeExpress::default()
     });
     let sink = Arc::new(MemoryLogSink::default());
+    let clock = Arc::new(FixedClock::at(NOW));
     let log = IntegrationLog::new(
         sink.clone(),
-        Arc::new(FixedClock::at(NOW)),
+        clock.clone(),
         Arc::new(SequentialIds::default()),
         30,
     );
     World {
+        clock,
         poll: ExpressPoll {
             tenants,
             api: api.clone(),
@@ -626,5 +638,20 @@ fn consent(email: &str, status: ConsentStatus, at: DateTime<Utc>) -> ConsentReco
         consent_date: at,
         recipient_type: crate::consent::RecipientType::Bireysel,
         evidence: None,
+    }
+}
+
+#[tokio::test]
+async fn a_card_made_after_its_member_was_first_seen_gets_the_consent_within_a_week() {
+    let w = world(3);
+    night(&w, "t1").await;
+    // Member 2 had no card; now the CRM has one with its address.
+    lock(&w.store.cards).insert("kisi2@ornek.com".into(), vec!["card-2".into()]);
+    let mut nights = 0;
+    while !lock(&w.store.consents).iter().any(|(c, _)| c == "card-2") {
+        nights += 1;
+        assert!(nights <= 7, "not found within a week");
+        w.clock.advance(chrono::Duration::days(1));
+        night(&w, &format!("t{}", nights + 1)).await;
     }
 }

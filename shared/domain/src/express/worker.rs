@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::job::{ExpressPoll, PollJob, PollOutcome, NO_PACKAGE};
 use super::ports::{ExpressError, ExpressTarget};
-use super::push::{ExpressPush, PushJob};
+use super::push::{ExpressPush, ListJob, PushJob};
 use crate::batch::ProcessError;
 use crate::envelope::{Envelope, TraceId};
 use crate::error::PortError;
@@ -19,6 +19,7 @@ use crate::tenant::TenantId;
 
 pub const POLL_KIND: &str = "express.poll";
 pub const PUSH_KIND: &str = "express.push";
+pub const LIST_KIND: &str = "express.list";
 
 pub fn poll_envelope(job: &PollJob, at: DateTime<Utc>) -> Envelope {
     nightly::job_envelope(
@@ -36,6 +37,18 @@ pub fn push_envelope(job: &PushJob, at: DateTime<Utc>) -> Envelope {
     nightly::job_envelope(
         Integration::Express,
         PUSH_KIND,
+        &job.tenant_id,
+        format!("{}#{}", job.segment, job.trace_id),
+        &job.trace_id,
+        serde_json::to_value(job).unwrap_or_default(),
+        at,
+    )
+}
+
+pub fn list_envelope(job: &ListJob, at: DateTime<Utc>) -> Envelope {
+    nightly::job_envelope(
+        Integration::Express,
+        LIST_KIND,
         &job.tenant_id,
         format!("{}#{}", job.segment, job.trace_id),
         &job.trace_id,
@@ -85,8 +98,9 @@ impl ExpressWorker {
     }
 
     pub async fn handle(&self, envelope: Envelope, deadline: Instant) -> Result<(), ProcessError> {
-        if envelope.kind == PUSH_KIND {
-            return self.handle_push(envelope).await;
+        match envelope.kind.as_str() {
+            PUSH_KIND | LIST_KIND => return self.handle_push(envelope).await,
+            _ => {}
         }
         let job: PollJob = nightly::read_job(&envelope, |j: &PollJob| &j.tenant_id)?;
         match self.poll.run(&job, deadline).await? {
@@ -116,26 +130,67 @@ impl ExpressWorker {
         Ok(())
     }
 
+    /// A push or a list change: one log record with its outcome.
     async fn handle_push(&self, envelope: Envelope) -> Result<(), ProcessError> {
-        let job: PushJob = nightly::read_job(&envelope, |j: &PushJob| &j.tenant_id)?;
+        let (tenant, trace_id, segment, push, list) = match envelope.kind.as_str() {
+            LIST_KIND => {
+                let job: ListJob = nightly::read_job(&envelope, |j: &ListJob| &j.tenant_id)?;
+                (
+                    job.tenant_id.clone(),
+                    job.trace_id.clone(),
+                    job.segment.clone(),
+                    None,
+                    Some(job),
+                )
+            }
+            _ => {
+                let job: PushJob = nightly::read_job(&envelope, |j: &PushJob| &j.tenant_id)?;
+                (
+                    job.tenant_id.clone(),
+                    job.trace_id.clone(),
+                    job.segment.clone(),
+                    Some(job),
+                    None,
+                )
+            }
+        };
+        let operation = envelope.kind.as_str();
         let Some(settings) = self
             .poll
             .tenants
-            .tenant(&job.tenant_id)
+            .tenant(&tenant)
             .await?
             .and_then(|t| t.integrations.express)
         else {
             let entry = self
-                .entry(&envelope, "express.push", LogResult::Ignored)
+                .entry(&envelope, operation, LogResult::Ignored)
                 .external_message("the tenant has no Express connection");
             self.poll.log.write(entry).await;
             return Ok(());
         };
-        let trace = TraceId::new(job.trace_id.clone());
+        let trace = TraceId::new(trace_id);
         let target = ExpressTarget {
-            tenant: &job.tenant_id,
+            tenant: &tenant,
             settings: &settings,
             trace: &trace,
+        };
+        if let Some(job) = list {
+            let entry = match self.push.change_list(target, &job).await {
+                Ok(list) => self
+                    .entry(&envelope, operation, LogResult::Success)
+                    .external_id(segment)
+                    .payload(serde_json::json!({ "change": job.change, "list": list })),
+                Err(ExpressError::NoActivePackage(reason)) => self
+                    .entry(&envelope, operation, LogResult::Error)
+                    .external_id(segment)
+                    .error(NO_PACKAGE, reason),
+                Err(ExpressError::Port(e)) => return Err(e.into()),
+            };
+            self.poll.log.write(entry).await;
+            return Ok(());
+        }
+        let Some(job) = push else {
+            return Ok(());
         };
         let entry = match self.push.push(target, &job).await {
             Ok(report) => {
@@ -144,8 +199,8 @@ impl ExpressWorker {
                     false => LogResult::Warning,
                 };
                 let mut entry = self
-                    .entry(&envelope, "express.push", result)
-                    .external_id(job.segment.clone())
+                    .entry(&envelope, operation, result)
+                    .external_id(segment)
                     .payload(serde_json::to_value(&report).unwrap_or_default());
                 if let Some(first) = report.refused.first() {
                     let message = format!(
@@ -160,7 +215,7 @@ impl ExpressWorker {
             }
             // Needs the account's owner, not a retry: one error record, the message is done.
             Err(ExpressError::NoActivePackage(reason)) => self
-                .entry(&envelope, "express.push", LogResult::Error)
+                .entry(&envelope, operation, LogResult::Error)
                 .external_id(job.segment.clone())
                 .error(NO_PACKAGE, reason),
             Err(ExpressError::Port(e)) => return Err(e.into()),
