@@ -1,6 +1,6 @@
 //! End to end against the emulator and the Express sandbox (over HTTP): the nightly poll
 //! fanned out and run, consent flips both ways, an unsubscribe, a bounced member, a token
-//! expiring mid-run under throttling, two nights changing nothing the second time, a run cut
+//! expiring between nights under throttling and in the middle of a run, two nights changing nothing the second time, a run cut
 //! by its deadline, the package refusal, and pushes of consenting people into a list.
 
 use std::time::Instant;
@@ -212,12 +212,25 @@ async fn a_run_cut_by_its_deadline_continues_through_the_queue_counting_each_mem
             break;
         }
         assert!(invocations < 30);
+        if invocations == 3 {
+            // Every token expires in the middle of the run.
+            world.sandbox.control("/sandbox/expire", "{}");
+        }
         envelope = world.queue.peek_envelope().await;
         assert_eq!(envelope.kind, "express.poll");
     }
     assert!(invocations > 4, "{invocations}");
     let r = latest_poll(&world).await.report;
     assert_eq!((r.members_read, r.consents_set), (40, 40));
+    let logs = world
+        .stack
+        .integration_logs(&world.tenant.id, Integration::Express)
+        .await;
+    let logins = logs
+        .iter()
+        .filter(|l| l.operation == "express.token")
+        .count();
+    assert_eq!(logins, 2, "logged in again once after the expiry");
     // 501: 40 rows, 14 opened (0, 3, .. 39: the bounced 7 and 13 are not among them),
     // 5 clicked; 502: 4 rows, 2 opened, 1 clicked.
     assert_eq!(r.entries_written, 40 + 14 + 5 + 4 + 2 + 1, "{r:?}");
