@@ -38,7 +38,9 @@ class StackTest(unittest.TestCase):
 
     def test_sqs_event_sources_come_from_the_template(self):
         sources = {s["binary"]: s for s in self.stack.sources() if s["kind"] == "sqs"}
-        self.assertEqual(sorted(sources), ["insurup-worker", "karel-push", "logo-sync", "meta-lead-worker", "web-form-worker", "whatsapp-worker"])
+        self.assertEqual(sorted(sources), ["express-member-poll", "insurup-worker", "karel-push", "logo-sync", "meta-lead-worker",
+                                           "web-form-worker", "whatsapp-worker"])
+        self.assertEqual(sources["express-member-poll"]["batch_size"], 1)
         self.assertEqual(sources["logo-sync"]["batch_size"], 1)
         self.assertEqual(sources["meta-lead-worker"]["maximum_concurrency"], 5)
         source = sources["whatsapp-worker"]
@@ -47,12 +49,15 @@ class StackTest(unittest.TestCase):
         self.assertEqual(source["queue_arn"], "arn:aws:sqs:eu-central-1:123456789012:onecrm-unit-whatsapp-events")
         self.assertEqual(source["maximum_concurrency"], 10)
 
-    def test_the_nightly_logo_schedule_runs_at_two_istanbul_time(self):
+    def test_the_nightly_schedules_run_at_two_and_half_past_two_istanbul_time(self):
         schedules = [s for s in self.stack.sources() if s["kind"] == "schedule"]
-        self.assertEqual([(s["binary"], s["expression"], s["timezone"]) for s in schedules],
-                         [("logo-sync", "cron(0 2 * * ? *)", "Europe/Istanbul")])
-        self.assertEqual(schedules[0]["input"], '{"action": "fan_out"}')
-        self.assertEqual(self.stack.env()["LOGO_SYNC__LOGO_QUEUE_URL"], "http://127.0.0.1:1/123456789012/onecrm-unit-logo-jobs")
+        self.assertEqual(sorted((s["binary"], s["expression"], s["timezone"]) for s in schedules),
+                         [("express-member-poll", "cron(30 2 * * ? *)", "Europe/Istanbul"),
+                          ("logo-sync", "cron(0 2 * * ? *)", "Europe/Istanbul")])
+        self.assertTrue(all(s["input"] == '{"action": "fan_out"}' for s in schedules))
+        env = self.stack.env()
+        self.assertEqual(env["LOGO_SYNC__LOGO_QUEUE_URL"], "http://127.0.0.1:1/123456789012/onecrm-unit-logo-jobs")
+        self.assertEqual(env["EXPRESS_MEMBER_POLL__EXPRESS_QUEUE_URL"], "http://127.0.0.1:1/123456789012/onecrm-unit-express-jobs")
 
     def test_short_tags_and_sub(self):
         self.assertEqual(self.stack.resolve({"Fn::Sub": "${AWS::Partition}:${Stage}:${WhatsAppEventsQueue.QueueName}"}),

@@ -389,3 +389,38 @@ async fn consenting_people_are_pushed_with_their_iys_fields_once() {
         .is_none());
     assert_eq!(world.sandbox.stats()["lists"].as_u64(), Some(1));
 }
+
+#[test]
+fn the_committed_samples_are_jobs_of_the_demo_tenant() {
+    for name in ["nightly-poll", "push-segment"] {
+        let path = events_dir().join(format!("express-member-poll/{name}.message.json"));
+        let envelope =
+            onecrm_domain::envelope::Envelope::from_json(&std::fs::read_to_string(&path).unwrap())
+                .unwrap();
+        assert_eq!(envelope.tenant_id.as_str(), "demo");
+        match envelope.kind.as_str() {
+            "express.poll" => {
+                let job: onecrm_domain::express::job::PollJob =
+                    serde_json::from_value(envelope.payload).unwrap();
+                assert_eq!(job.trace_id, envelope.trace_id.as_str());
+            }
+            _ => {
+                let job: PushJob = serde_json::from_value(envelope.payload).unwrap();
+                assert_eq!((job.segment.as_str(), job.card_ids.len()), ("vip", 3));
+            }
+        }
+        // The SQS event wraps the same body.
+        let event: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(path.with_file_name(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            event["Records"][0]["body"].as_str().unwrap().trim(),
+            std::fs::read_to_string(
+                events_dir().join(format!("express-member-poll/{name}.message.json"))
+            )
+            .unwrap()
+            .trim()
+        );
+    }
+}
