@@ -9,9 +9,8 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent};
-use onecrm_adapters::lambda::serve_sqs_batch;
+use onecrm_adapters::lambda::serve_nightly;
 use onecrm_adapters::partner::express::ExpressClient;
 use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::express::job::ExpressPoll;
@@ -78,22 +77,17 @@ impl App {
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let stop = onecrm_adapters::lambda::stop_before(event.context.deadline);
-    if event.payload.get("Records").is_some() {
-        let sqs: SqsEvent = serde_json::from_value(event.payload)?;
-        let response = serve_sqs_batch(
-            sqs,
-            Integration::Express,
-            app.max_receive_count,
-            &app.log,
-            |envelope, _attempt| app.worker.handle(envelope, stop),
-        )
-        .await;
-        return Ok(serde_json::to_value(response)?);
-    }
-    // The schedule's input.
-    let tenants = app.tenants.connected(Integration::Express).await?;
-    let queued = app.worker.fan_out(&tenants).await?;
-    tracing::info!(queued, "express poll fanned out");
-    Ok(json!({ "queued": queued }))
+    let fan_out = |_: Value| async move {
+        let tenants = app.tenants.connected(Integration::Express).await?;
+        let queued = app.worker.fan_out(&tenants).await?;
+        tracing::info!(queued, "express poll fanned out");
+        Ok(json!({ "queued": queued }))
+    };
+    serve_nightly(
+        event,
+        (Integration::Express, app.max_receive_count, &app.log),
+        |envelope, stop| app.worker.handle(envelope, stop),
+        fan_out,
+    )
+    .await
 }

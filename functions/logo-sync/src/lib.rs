@@ -9,9 +9,8 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent};
-use onecrm_adapters::lambda::serve_sqs_batch;
+use onecrm_adapters::lambda::serve_nightly;
 use onecrm_adapters::partner::logo::LogoClient;
 use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::log::Integration;
@@ -72,23 +71,18 @@ impl App {
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let stop = onecrm_adapters::lambda::stop_before(event.context.deadline);
-    if event.payload.get("Records").is_some() {
-        let sqs: SqsEvent = serde_json::from_value(event.payload)?;
-        let response = serve_sqs_batch(
-            sqs,
-            Integration::Logo,
-            app.max_receive_count,
-            &app.log,
-            |envelope, _attempt| app.worker.handle(envelope, stop),
-        )
-        .await;
-        return Ok(serde_json::to_value(response)?);
-    }
-    // The schedule's input.
-    let full = event.payload.get("full").and_then(Value::as_bool) == Some(true);
-    let tenants = app.tenants.connected(Integration::Logo).await?;
-    let queued = app.worker.fan_out(&tenants, full).await?;
-    tracing::info!(queued, full, "logo sync fanned out");
-    Ok(json!({ "queued": queued, "full": full }))
+    let fan_out = |input: Value| async move {
+        let full = input.get("full").and_then(Value::as_bool) == Some(true);
+        let tenants = app.tenants.connected(Integration::Logo).await?;
+        let queued = app.worker.fan_out(&tenants, full).await?;
+        tracing::info!(queued, full, "logo sync fanned out");
+        Ok(json!({ "queued": queued, "full": full }))
+    };
+    serve_nightly(
+        event,
+        (Integration::Logo, app.max_receive_count, &app.log),
+        |envelope, stop| app.worker.handle(envelope, stop),
+        fan_out,
+    )
+    .await
 }

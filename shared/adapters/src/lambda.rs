@@ -212,3 +212,34 @@ pub fn stop_before(deadline_ms: u64) -> std::time::Instant {
     let margin = SAFETY_MARGIN.min(left / 2);
     Instant::now() + left.saturating_sub(margin)
 }
+
+/// A nightly job's Lambda (`logo-sync`, `express-member-poll`): SQS records are jobs, run
+/// until a minute before the invocation's deadline; any other event is the schedule's, whose
+/// `fan_out` queues one job per connected tenant.
+pub async fn serve_nightly<F, Fut, G, GFut>(
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+    (integration, max_receive_count, log): (
+        onecrm_domain::log::Integration,
+        u32,
+        &onecrm_domain::log::IntegrationLog,
+    ),
+    job: F,
+    fan_out: G,
+) -> Result<serde_json::Value, lambda_runtime::Error>
+where
+    F: Fn(onecrm_domain::envelope::Envelope, std::time::Instant) -> Fut,
+    Fut: std::future::Future<Output = Result<(), onecrm_domain::batch::ProcessError>>,
+    G: FnOnce(serde_json::Value) -> GFut,
+    GFut: std::future::Future<Output = Result<serde_json::Value, lambda_runtime::Error>>,
+{
+    let stop = stop_before(event.context.deadline);
+    if event.payload.get("Records").is_none() {
+        return fan_out(event.payload).await;
+    }
+    let sqs: SqsEvent = serde_json::from_value(event.payload)?;
+    let response = serve_sqs_batch(sqs, integration, max_receive_count, log, |envelope, _| {
+        job(envelope, stop)
+    })
+    .await;
+    Ok(serde_json::to_value(response)?)
+}

@@ -166,6 +166,23 @@ impl Runs {
             .await
     }
 
+    /// Takes the tenant's run (the unfinished one whose lease has lapsed, or a new one from
+    /// `fresh`) for `owner` and drives it with `steps`; `Busy` while another invocation holds it.
+    pub async fn run<R: Checkpointed>(
+        &self,
+        tenant: &TenantId,
+        clock: &dyn crate::ports::Clock,
+        owner: String,
+        fresh: impl FnOnce(Option<R>) -> R,
+        steps: &mut dyn Steps<R>,
+        deadline: Instant,
+    ) -> Result<Driven<R>, PortError> {
+        match self.acquire(tenant, owner, clock.now(), fresh).await? {
+            Some(run) => self.drive(tenant, clock, run, steps, deadline).await,
+            None => Ok(Driven::Busy),
+        }
+    }
+
     /// Runs `steps` from the acquired `run` until every phase is done or `deadline` passes
     /// (checked between steps; at least one step per invocation, so a run always moves).
     pub async fn drive<R: Checkpointed>(

@@ -178,40 +178,6 @@ impl EventQueue for MemoryQueue {
     }
 }
 
-/// Nightly runs with the version condition of the DynamoDB adapter.
-#[derive(Default)]
-pub struct MemoryRuns(Mutex<HashMap<(TenantId, Integration), (u64, String)>>);
-
-#[async_trait]
-impl crate::nightly::RunStore for MemoryRuns {
-    async fn load(
-        &self,
-        tenant: &TenantId,
-        integration: Integration,
-    ) -> Result<Option<String>, PortError> {
-        Ok(lock(&self.0)
-            .get(&(tenant.clone(), integration))
-            .map(|(_, body)| body.clone()))
-    }
-
-    async fn save(
-        &self,
-        tenant: &TenantId,
-        integration: Integration,
-        body: &str,
-        version: u64,
-        expected: Option<u64>,
-    ) -> Result<bool, PortError> {
-        let mut runs = lock(&self.0);
-        let key = (tenant.clone(), integration);
-        if runs.get(&key).map(|(v, _)| *v) != expected {
-            return Ok(false);
-        }
-        runs.insert(key, (version, body.to_string()));
-        Ok(true)
-    }
-}
-
 #[derive(Default)]
 struct CrmState {
     idempotency: HashSet<String>,
@@ -723,3 +689,6 @@ impl crate::web_form::SubmissionGuard for MemoryGuard {
 
 // The later integrations' stores (calls, policies, Karel links) on the same in-memory CRM.
 mod partners;
+mod runs;
+
+pub use runs::MemoryRuns;

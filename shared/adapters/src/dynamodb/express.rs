@@ -236,16 +236,7 @@ impl ExpressStore for CrmStore {
             .table_name(&self.table)
             .set_item(Some(stored))
             .condition_expression("attribute_not_exists(pk)");
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(port_error("PutItem", e)),
-        }
+        put_if(put).await
     }
 
     async fn relink_segment(

@@ -84,6 +84,22 @@ fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, PortError> {
 }
 
 /// Throttling, conflicts, timeouts and 5xx are worth a retry; access problems are not.
+/// Sends a conditional put: `false` when its condition failed and nothing was written.
+pub async fn put_if(
+    put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+) -> Result<bool, PortError> {
+    match put.send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(port_error("PutItem", e)),
+    }
+}
+
 pub fn port_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     operation: &str,
     error: SdkError<E, R>,

@@ -99,15 +99,6 @@ impl RunStore for CrmStore {
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", n(version)),
         };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(port_error("PutItem", e)),
-        }
+        put_if(put).await
     }
 }

@@ -73,14 +73,11 @@ impl ExpressPoll {
                 Lease::new(owner.clone(), now, version),
             )
         };
-        let Some(run) = self.runs.acquire(tenant, owner.clone(), now, fresh).await? else {
-            return Ok(PollOutcome::Busy);
-        };
         let mut steps = PollSteps { poll: self, target };
         let clock = self.log.clock().as_ref();
         match self
             .runs
-            .drive(tenant, clock, run, &mut steps, deadline)
+            .run(tenant, clock, owner.clone(), fresh, &mut steps, deadline)
             .await?
         {
             Driven::Done(run) => {

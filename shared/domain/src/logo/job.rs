@@ -127,9 +127,6 @@ impl LogoSync {
                 finished_at: None,
             }
         };
-        let Some(run) = self.runs.acquire(tenant, owner.clone(), now, fresh).await? else {
-            return Ok(JobOutcome::Busy);
-        };
         let mut steps = LogoSteps {
             sync: self,
             target,
@@ -138,7 +135,7 @@ impl LogoSync {
         let clock = self.log.clock().as_ref();
         match self
             .runs
-            .drive(tenant, clock, run, &mut steps, deadline)
+            .run(tenant, clock, owner.clone(), fresh, &mut steps, deadline)
             .await?
         {
             Driven::Done(run) => self.finish(target, run).await,
