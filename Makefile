@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(HOME)/.cargo/bin:$(PATH)
 
-FUNCTIONS := whatsapp-inbound whatsapp-worker meta-lead meta-lead-worker web-form web-form-worker pbx-call insurup-policy-webhook insurup-worker karel-push logo-sync express-member-poll
+FUNCTIONS := whatsapp-inbound whatsapp-worker meta-lead meta-lead-worker web-form web-form-worker pbx-call insurup-policy-webhook insurup-worker karel-push logo-sync express-member-poll crm-api
 # arm64 is what template.yaml deploys; it is built where its Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 

@@ -155,6 +155,14 @@ for _ in $(seq 1 600); do
 done
 [ -n "$found" ] || { tail -20 .local/dev/poller.log .local/dev/functions.log .local/dev/express-sandbox.log; echo "no Express report after the schedule fired"; exit 1; }
 echo "Express poll ran through make dev (Express sandbox): $found"
+# The operator API: the demo key reads the Express poll's record from the integration log.
+for _ in $(seq 1 120); do
+  found=$(curl -s -H 'authorization: Bearer demo-operator-key' "http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/v1/logs?integration=express&limit=200" | grep -o '"operation":"express.poll.run"' | head -1 || true)
+  [ -n "$found" ] && break
+  sleep 1
+done
+[ -n "$found" ] || { tail -20 .local/dev/functions.log; echo "the operator API did not list the Express poll"; exit 1; }
+echo "operator API listed the integration log through make dev"
 stop
 trap - EXIT
 left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null || pgrep -f "infra/sandboxes/insurup.py --port" >/dev/null || pgrep -f "infra/sandboxes/karel.py --port" >/dev/null || pgrep -f "logo-sandbox --customers" >/dev/null || pgrep -f "express-sandbox --members" >/dev/null; }

@@ -97,6 +97,7 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   Logo sync jobs (nightly 02:00 Istanbul)     $LOGO_QUEUE_URL  (make logo-sync, make logo-report)
   Euromsg Express sandbox (gateway, generated) $express_url  (${EXPRESS_MEMBERS:-200} members; GET /sandbox/stats, POST /sandbox/member, /sandbox/expire, /sandbox/throttle, /sandbox/package)
   Express poll and push jobs (nightly 02:30)  $EXPRESS_QUEUE_URL  (make express-poll, make express-report)
+  Operator API (GET; key demo-operator-key)   http://127.0.0.1:$lambda_port/lambda-url/crm-api/v1/logs?integration=whatsapp
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
@@ -132,6 +133,7 @@ then, in another terminal:
   make logo-sync && make logo-report  a Logo sync of the demo tenant now, then its reconciliation report
   make express-poll && make express-report  an Express poll of the demo tenant now, then its report
   make logs                            the integration log (make logs TRACE=<trace_id> for one event's path)
+  curl -s -H 'authorization: Bearer demo-operator-key' "http://127.0.0.1:$lambda_port/lambda-url/crm-api/v1/logs?integration=express"
 
 INFO
 tail -n +1 -f "$dir/poller.log" &

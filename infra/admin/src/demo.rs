@@ -11,7 +11,7 @@ use onecrm_domain::phone::PhoneNumber;
 use onecrm_domain::ports::{CrmRepository, NewLeadOutcome};
 use onecrm_domain::tenant::TenantId;
 
-use crate::{add_tenant, express, forms, insurup, karel, logo, pbx, TenantArgs};
+use crate::{add_tenant, express, forms, insurup, karel, logo, operator, pbx, TenantArgs};
 
 /// The demo Meta app (README): its App Secret `demo-app-secret` signs the sample events.
 const DEMO_META_APP_ID: &str = "1000000000000001";
@@ -74,5 +74,6 @@ pub async fn seed(
     karel::seed_demo(crm, secrets, settings, &tenant).await?;
     logo::seed_demo(crm, secrets, settings, &tenant).await?;
     express::seed_demo(crm, secrets, settings, &tenant).await?;
+    operator::seed_demo(crm, &tenant).await?;
     demo_customer(crm, &tenant).await
 }

@@ -9,6 +9,7 @@ mod forms;
 mod insurup;
 mod karel;
 mod logo;
+mod operator;
 mod pbx;
 mod report;
 
@@ -172,6 +173,8 @@ enum Command {
     Logo(logo::LogoCommand),
     #[command(flatten)]
     Express(express::ExpressCommand),
+    #[command(flatten)]
+    Operator(operator::OperatorCommand),
 }
 
 #[derive(Args)]
@@ -407,6 +410,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::Karel(command) => karel::run(&crm, &secrets, &settings, command).await?,
         Command::Logo(command) => logo::run(&crm, &secrets, &settings, command).await?,
         Command::Express(command) => express::run(&crm, &secrets, &settings, command).await?,
+        Command::Operator(command) => operator::run(&crm, command).await?,
         Command::AddTenant(args) => {
             add_tenant(&crm, &secrets, &settings, *args, true).await?;
         }

@@ -45,6 +45,11 @@ impl Wiring {
         }
     }
 
+    /// The integration log's reader (the operator API's log screen).
+    pub fn log_reader(&self) -> Arc<LogStore> {
+        Arc::new(LogStore::new(self.dynamo.clone(), &self.settings.log_table))
+    }
+
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self::new(sdk, Settings::from_env()?))
     }

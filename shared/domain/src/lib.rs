@@ -24,6 +24,7 @@ pub mod meta_lead;
 pub mod meta_webhook;
 pub mod money;
 pub mod nightly;
+pub mod operator;
 pub mod page;
 pub mod party;
 pub mod pbx;

@@ -688,6 +688,7 @@ impl crate::web_form::SubmissionGuard for MemoryGuard {
 }
 
 // The later integrations' stores (calls, policies, Karel links) on the same in-memory CRM.
+mod logs;
 mod partners;
 mod runs;
 

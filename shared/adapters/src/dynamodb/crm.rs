@@ -36,6 +36,18 @@ impl CrmStore {
         }
     }
 
+    /// Puts the item, whatever was there (keys that are their own idempotency).
+    pub(super) async fn put_item(&self, item: Item) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
+        Ok(())
+    }
+
     /// Another handle on the same table (its own tenant cache), for a port that wants ownership.
     pub fn handle(&self) -> Self {
         Self::new(self.client.clone(), self.table.clone())

@@ -246,14 +246,7 @@ impl ExpressStore for CrmStore {
         list: &ExpressList,
     ) -> Result<(), PortError> {
         let stored = segment_item(tenant, segment, list)?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(stored))
-            .send()
-            .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
+        self.put_item(stored).await
     }
 
     async fn unlink_segment(&self, tenant: &TenantId, segment: &str) -> Result<(), PortError> {

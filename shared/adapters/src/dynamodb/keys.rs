@@ -8,6 +8,10 @@ use onecrm_domain::tenant::{TenantId, TenantRoute};
 pub fn tenant_config(t: &TenantId) -> String {
     format!("TENANT#{t}")
 }
+/// An operator API key, by the SHA-256 of the key (all tenants').
+pub fn operator_key(hash: &str) -> String {
+    format!("OPKEY#{hash}")
+}
 pub fn route(r: &TenantRoute) -> String {
     format!("ROUTE#{}", r.key())
 }

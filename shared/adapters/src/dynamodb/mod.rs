@@ -47,6 +47,7 @@ pub mod keys;
 mod log;
 mod logo;
 mod messages;
+mod operator;
 mod policies;
 mod runs;
 mod tenants;

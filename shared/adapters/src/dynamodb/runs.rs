@@ -36,14 +36,7 @@ impl CrmStore {
             "expires_at".into(),
             n((finished.timestamp() + REPORT_DAYS * 86_400) as u64),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(stored))
-            .send()
-            .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
+        self.put_item(stored).await
     }
 
     pub(super) async fn finished_runs<T: serde::de::DeserializeOwned>(

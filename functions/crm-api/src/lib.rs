@@ -1,0 +1,76 @@
+//! `crm-api`: the operator API (`GET /v1/...`), each call scoped to the tenant of its API key
+//! (`Authorization: Bearer <key>` or `x-api-key`). Routes: `shared/domain/src/operator/api.rs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use onecrm_adapters::lambda::{header, http_response, request_id};
+use onecrm_adapters::wiring::Wiring;
+use onecrm_domain::envelope::TraceId;
+use onecrm_domain::operator::api::{ApiRequest, OperatorApi};
+use onecrm_domain::ports::{Clock, IdGenerator};
+use tracing::Instrument;
+
+pub struct App {
+    api: OperatorApi,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl App {
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
+        Ok(Self::new(&Wiring::from_env(sdk)?))
+    }
+
+    pub fn new(wiring: &Wiring) -> Self {
+        let clock: Arc<dyn Clock> = wiring.log.clock().clone();
+        Self {
+            api: OperatorApi {
+                keys: wiring.crm.clone(),
+                logs: wiring.log_reader(),
+                crm: wiring.crm.clone(),
+                calls: wiring.crm.clone(),
+                clock,
+            },
+            ids: wiring.ids.clone(),
+        }
+    }
+}
+
+/// The API's own path: from `/v1/` on (API Gateway gives it as is; `cargo lambda watch` puts
+/// `/lambda-url/crm-api` before it).
+fn api_path(path: &str) -> &str {
+    path.find("/v1/").map_or(path, |at| &path[at..])
+}
+
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    let trace = TraceId::new(app.ids.new_id());
+    let span =
+        tracing::info_span!("crm_api", trace_id = %trace, request_id = %request_id(&request));
+    let reply = async {
+        let query: HashMap<String, String> = request
+            .query_string_parameters_ref()
+            .map(|q| {
+                q.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let api_key = header(&request, "authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .or_else(|| header(&request, "x-api-key"));
+        let path = request.uri().path().to_string();
+        app.api
+            .handle(ApiRequest {
+                method: request.method().as_str(),
+                path: api_path(&path),
+                query: &query,
+                api_key,
+                trace: &trace,
+            })
+            .await
+    }
+    .instrument(span)
+    .await;
+    Ok(http_response(reply))
+}

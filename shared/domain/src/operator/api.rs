@@ -1,0 +1,337 @@
+//! The operator API's routes, transport-neutral: a request in, an [`HttpReply`] out. Every
+//! route answers only from the caller's tenant (the key's), so one tenant's key never reads
+//! another's records: a card or trace of another tenant is simply not found.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde_json::{json, Value};
+
+use super::keys::{key_hash, OperatorKey, OperatorKeys, Scope};
+use crate::envelope::TraceId;
+use crate::error::PortError;
+use crate::http::HttpReply;
+use crate::log::{Integration, LogRecord, LogResult};
+use crate::page::{Page, PageRequest};
+use crate::party::LeadSource;
+use crate::ports::{CallRepository, Clock, CrmRepository, LogReader};
+use crate::time::istanbul_day_start;
+
+/// Records an event's path may have (its webhook, queue, worker and partner calls).
+const TRACE_RECORDS: usize = 500;
+/// Timeline entries a card view shows.
+const TIMELINE: usize = 50;
+
+/// One API call, as the function received it.
+pub struct ApiRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a HashMap<String, String>,
+    /// From `Authorization: Bearer <key>` or `x-api-key`.
+    pub api_key: Option<&'a str>,
+    pub trace: &'a TraceId,
+}
+
+/// A refusal: status, code, message and the parameter it is about.
+#[derive(Debug)]
+struct ApiError {
+    status: u16,
+    code: &'static str,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl ApiError {
+    fn bad(field: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: 400,
+            code: "invalid_parameter",
+            message: message.into(),
+            field: Some(field),
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        ApiError {
+            status: 404,
+            code: "not_found",
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+impl From<PortError> for ApiError {
+    fn from(e: PortError) -> Self {
+        match e {
+            // A cursor that does not decode is the caller's.
+            PortError::Rejected(m) if m.contains("cursor") => ApiError::bad("cursor", m),
+            other => ApiError {
+                status: 503,
+                code: "unavailable",
+                message: other.to_string(),
+                field: None,
+            },
+        }
+    }
+}
+
+type Answer = Result<Value, ApiError>;
+
+pub struct OperatorApi {
+    pub keys: Arc<dyn OperatorKeys>,
+    pub logs: Arc<dyn LogReader>,
+    pub crm: Arc<dyn CrmRepository>,
+    pub calls: Arc<dyn CallRepository>,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn page_of(query: &HashMap<String, String>) -> Result<PageRequest, ApiError> {
+    let limit = match query.get("limit") {
+        None => 50,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::bad("limit", "a whole number from 1 to 500"))?,
+    };
+    Ok(PageRequest {
+        limit,
+        cursor: query.get("cursor").filter(|c| !c.is_empty()).cloned(),
+    })
+}
+
+/// RFC 3339, or a day (`2026-11-25`: its start in Istanbul).
+fn moment(
+    query: &HashMap<String, String>,
+    field: &'static str,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(text) = query.get(field).map(|t| t.trim()).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(istanbul_day_start)
+        .map(Some)
+        .ok_or_else(|| ApiError::bad(field, "a time (RFC 3339) or a day (YYYY-MM-DD, Istanbul)"))
+}
+
+fn page_json<T: serde::Serialize>(page: Page<T>) -> Value {
+    json!({ "items": page.items, "next": page.next })
+}
+
+impl OperatorApi {
+    pub async fn handle(&self, request: ApiRequest<'_>) -> HttpReply {
+        let trace = request.trace.as_str();
+        let answer = match self.authenticate(&request).await {
+            Ok(key) => self.route(&key, &request).await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(body) => HttpReply::json(200, &body),
+            Err(e) => HttpReply::error(e.status, e.code, &e.message, e.field, trace),
+        }
+    }
+
+    async fn authenticate(&self, request: &ApiRequest<'_>) -> Result<OperatorKey, ApiError> {
+        let refused = |code, message: &str| ApiError {
+            status: 401,
+            code,
+            message: message.into(),
+            field: None,
+        };
+        let Some(key) = request.api_key.map(str::trim).filter(|k| !k.is_empty()) else {
+            return Err(refused(
+                "missing_api_key",
+                "send the operator API key as `Authorization: Bearer <key>`",
+            ));
+        };
+        self.keys
+            .key(&key_hash(key))
+            .await?
+            .ok_or_else(|| refused("invalid_api_key", "no such operator API key"))
+    }
+
+    async fn route(&self, key: &OperatorKey, request: &ApiRequest<'_>) -> Answer {
+        if request.method != "GET" {
+            return Err(ApiError {
+                status: 405,
+                code: "method_not_allowed",
+                message: format!("{} is not supported here; use GET", request.method),
+                field: None,
+            });
+        }
+        let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+        let (scope, answer) = match segments.as_slice() {
+            ["v1", "logs"] => (Scope::Logs, None),
+            ["v1", "traces", _] => (Scope::Logs, None),
+            ["v1", "leads"] => (Scope::Leads, None),
+            ["v1", "cards", _] => (Scope::Cards, None),
+            ["v1", "call-queue"] => (Scope::Calls, None),
+            _ => (
+                Scope::Logs,
+                Some(Err(ApiError::not_found(format!(
+                    "no route {}",
+                    request.path
+                )))),
+            ),
+        };
+        if let Some(answer) = answer {
+            return answer;
+        }
+        if !key.allows(scope) {
+            return Err(ApiError {
+                status: 403,
+                code: "missing_scope",
+                message: format!("this key lacks the `{}` scope", scope.as_str()),
+                field: None,
+            });
+        }
+        let query = request.query;
+        match segments.as_slice() {
+            ["v1", "logs"] => self.logs(key, query).await,
+            ["v1", "traces", trace] => self.trace(key, trace).await,
+            ["v1", "leads"] => self.leads(key, query).await,
+            ["v1", "cards", card] => self.card(key, card).await,
+            _ => self.call_queue(key, query).await,
+        }
+    }
+
+    /// The log, newest first: one integration's (or one error code's, or one trace's) in a
+    /// time range, narrowed by result.
+    async fn logs(&self, key: &OperatorKey, query: &HashMap<String, String>) -> Answer {
+        let tenant = &key.tenant_id;
+        let page = page_of(query)?;
+        // Up to now, inclusive (the range's end is exclusive).
+        let now = self.clock.now() + Duration::seconds(1);
+        let to = moment(query, "to")?.unwrap_or(now);
+        let from = moment(query, "from")?.unwrap_or(to - Duration::hours(24));
+        if from >= to {
+            return Err(ApiError::bad("from", "must be before `to`"));
+        }
+        let result = match query
+            .get("result")
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty())
+        {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_value::<LogResult>(json!(text)).map_err(|_| {
+                    ApiError::bad(
+                        "result",
+                        "success, error, duplicate, ignored, parked or warning",
+                    )
+                })?,
+            ),
+        };
+        let integration = match query
+            .get("integration")
+            .map(|i| i.trim())
+            .filter(|i| !i.is_empty())
+        {
+            None => None,
+            Some(text) => Some(
+                Integration::ALL
+                    .into_iter()
+                    .find(|i| i.as_str() == text)
+                    .ok_or_else(|| {
+                        ApiError::bad("integration", format!("{text:?} is not an integration"))
+                    })?,
+            ),
+        };
+        let found = match (query.get("trace_id"), query.get("error_code"), integration) {
+            (Some(trace), _, _) => self.logs.by_trace(tenant, trace, page).await?,
+            (None, Some(code), _) => {
+                self.logs
+                    .by_error_code(tenant, code, from, to, page)
+                    .await?
+            }
+            (None, None, Some(integration)) => {
+                self.logs
+                    .by_integration(tenant, integration, from, to, page)
+                    .await?
+            }
+            (None, None, None) => {
+                return Err(ApiError::bad(
+                    "integration",
+                    "name an integration, an error_code or a trace_id",
+                ))
+            }
+        };
+        let found = Page {
+            items: found
+                .items
+                .into_iter()
+                .filter(|r: &LogRecord| result.is_none_or(|want| r.result == want))
+                .filter(|r| integration.is_none_or(|want| r.integration == want))
+                .collect(),
+            next: found.next,
+        };
+        Ok(page_json(found))
+    }
+
+    /// An event's whole path (webhook → queue → worker → partner calls), oldest first.
+    async fn trace(&self, key: &OperatorKey, trace: &str) -> Answer {
+        let logs = &self.logs;
+        let tenant = &key.tenant_id;
+        let mut records =
+            crate::page::collect_all(100, |page| logs.by_trace(tenant, trace, page)).await?;
+        if records.is_empty() {
+            return Err(ApiError::not_found(format!("no records of trace {trace}")));
+        }
+        records.sort_by_key(|r| r.occurred_at);
+        records.truncate(TRACE_RECORDS);
+        Ok(json!({ "trace_id": trace, "records": records }))
+    }
+
+    async fn leads(&self, key: &OperatorKey, query: &HashMap<String, String>) -> Answer {
+        let sources = [
+            LeadSource::WhatsApp,
+            LeadSource::MetaLeadAds,
+            LeadSource::WebForm,
+            LeadSource::Phone,
+        ];
+        let text = query.get("source").map(|s| s.trim()).unwrap_or_default();
+        let source = sources
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| ApiError::bad("source", "whatsapp, meta_lead_ads, web_form or phone"))?;
+        let page = page_of(query)?;
+        let to = moment(query, "to")?.unwrap_or_else(|| self.clock.now() + Duration::seconds(1));
+        let from = moment(query, "from")?.unwrap_or(to - Duration::days(30));
+        let found = self
+            .crm
+            .leads_by_source(&key.tenant_id, source, from, to, page)
+            .await?;
+        Ok(page_json(found))
+    }
+
+    async fn card(&self, key: &OperatorKey, card_id: &str) -> Answer {
+        let tenant = &key.tenant_id;
+        let Some(card) = self.crm.card(tenant, card_id).await? else {
+            return Err(ApiError::not_found(format!("no card {card_id}")));
+        };
+        let timeline = self.crm.timeline(tenant, card_id, TIMELINE).await?;
+        Ok(json!({ "card": card, "timeline": timeline }))
+    }
+
+    /// The tenant's call queue, or one agent's (`agent=USER#<id>` or `EXT#<extension>`).
+    async fn call_queue(&self, key: &OperatorKey, query: &HashMap<String, String>) -> Answer {
+        let agent = query
+            .get("agent")
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty());
+        if let Some(agent) = agent {
+            if !(agent.starts_with("USER#") || agent.starts_with("EXT#")) {
+                return Err(ApiError::bad("agent", "USER#<crm user> or EXT#<extension>"));
+            }
+        }
+        let page = page_of(query)?;
+        let found = self.calls.call_queue(&key.tenant_id, agent, page).await?;
+        Ok(page_json(found))
+    }
+}

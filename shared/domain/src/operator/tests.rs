@@ -1,0 +1,218 @@
+//! The operator API with in-memory ports: keys and scopes, parameters named when wrong, and a
+//! tenant's key that never reaches another tenant's records.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::api::{ApiRequest, OperatorApi};
+use super::keys::{key_hash, OperatorKey, OperatorKeys, Scope};
+use crate::envelope::TraceId;
+use crate::error::PortError;
+use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
+use crate::party::Card;
+use crate::ports::{Clock, CrmRepository};
+use crate::tenant::TenantId;
+use crate::testing::*;
+
+#[derive(Default)]
+struct MemoryKeys(Mutex<HashMap<String, OperatorKey>>);
+
+#[async_trait]
+impl OperatorKeys for MemoryKeys {
+    async fn key(&self, hash: &str) -> Result<Option<OperatorKey>, PortError> {
+        Ok(self.0.lock().unwrap().get(hash).cloned())
+    }
+    async fn put_key(&self, hash: &str, key: &OperatorKey) -> Result<(), PortError> {
+        self.0.lock().unwrap().insert(hash.into(), key.clone());
+        Ok(())
+    }
+}
+
+struct World {
+    api: OperatorApi,
+    log: IntegrationLog,
+    crm: Arc<MemoryCrm>,
+}
+
+async fn world() -> World {
+    let clock = Arc::new(FixedClock::at("2026-11-26T12:00:00Z"));
+    let sink = Arc::new(MemoryLogSink::default());
+    let log = IntegrationLog::new(
+        sink.clone(),
+        clock.clone(),
+        Arc::new(SequentialIds::default()),
+        30,
+    );
+    let keys = Arc::new(MemoryKeys::default());
+    for (key, tenant, scopes) in [
+        (
+            "key-a",
+            "acme",
+            vec![Scope::Logs, Scope::Cards, Scope::Leads, Scope::Calls],
+        ),
+        ("key-a-logs", "acme", vec![Scope::Logs]),
+        ("key-b", "beta", Scope::ALL.to_vec()),
+    ] {
+        let stored = OperatorKey {
+            tenant_id: TenantId::parse(tenant).unwrap(),
+            name: key.into(),
+            scopes,
+            created_at: clock.now(),
+        };
+        keys.put_key(&key_hash(key), &stored).await.unwrap();
+    }
+    let crm = Arc::new(MemoryCrm::default());
+    World {
+        api: OperatorApi {
+            keys,
+            logs: sink,
+            crm: crm.clone(),
+            calls: crm.clone(),
+            clock,
+        },
+        log,
+        crm,
+    }
+}
+
+async fn get(w: &World, key: Option<&str>, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    let query: HashMap<String, String> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let trace = TraceId::new("req-1".to_string());
+    let reply = w
+        .api
+        .handle(ApiRequest {
+            method: "GET",
+            path,
+            query: &query,
+            api_key: key,
+            trace: &trace,
+        })
+        .await;
+    (reply.status, serde_json::from_str(&reply.body).unwrap())
+}
+
+async fn record(w: &World, tenant: &str, trace: &str, result: LogResult) {
+    let entry = LogEntry::new(
+        TenantId::parse(tenant).unwrap(),
+        Integration::WhatsApp,
+        LogDirection::Inbound,
+        "whatsapp.message",
+        result,
+        TraceId::new(trace.to_string()),
+    );
+    w.log.write(entry).await;
+}
+
+#[tokio::test]
+async fn keys_and_scopes_are_checked_before_anything_is_read() {
+    let w = world().await;
+    let (status, body) = get(&w, None, "/v1/logs", &[]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("missing_api_key"))
+    );
+    let (status, body) = get(&w, Some("nope"), "/v1/logs", &[]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
+    let (status, body) = get(&w, Some("key-a-logs"), "/v1/cards/c1", &[]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("missing_scope"))
+    );
+    let (status, _) = get(&w, Some("key-a"), "/v1/nothing", &[]).await;
+    assert_eq!(status, 404);
+    let query = HashMap::new();
+    let trace = TraceId::new("r".to_string());
+    let post = ApiRequest {
+        method: "POST",
+        path: "/v1/logs",
+        query: &query,
+        api_key: Some("key-a"),
+        trace: &trace,
+    };
+    assert_eq!(w.api.handle(post).await.status, 405);
+}
+
+#[tokio::test]
+async fn bad_parameters_are_named() {
+    let w = world().await;
+    for (query, field) in [
+        (vec![], "integration"),
+        (vec![("integration", "fax")], "integration"),
+        (vec![("integration", "whatsapp"), ("limit", "0")], "limit"),
+        (vec![("integration", "whatsapp"), ("from", "dün")], "from"),
+        (
+            vec![("integration", "whatsapp"), ("result", "maybe")],
+            "result",
+        ),
+    ] {
+        let (status, body) = get(&w, Some("key-a"), "/v1/logs", &query).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{query:?}"
+        );
+    }
+    let (status, body) = get(&w, Some("key-a"), "/v1/leads", &[("source", "fax")]).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("source"))
+    );
+}
+
+#[tokio::test]
+async fn a_tenants_key_reads_its_own_records_only() {
+    let w = world().await;
+    record(&w, "acme", "t-acme", LogResult::Success).await;
+    record(&w, "acme", "t-acme", LogResult::Error).await;
+    record(&w, "beta", "t-beta", LogResult::Success).await;
+    let (status, body) = get(
+        &w,
+        Some("key-a"),
+        "/v1/logs",
+        &[("integration", "whatsapp")],
+    )
+    .await;
+    assert_eq!((status, body["items"].as_array().unwrap().len()), (200, 2));
+    let (_, body) = get(
+        &w,
+        Some("key-a"),
+        "/v1/logs",
+        &[("integration", "whatsapp"), ("result", "error")],
+    )
+    .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    let (status, body) = get(&w, Some("key-a"), "/v1/traces/t-acme", &[]).await;
+    assert_eq!(
+        (status, body["records"].as_array().unwrap().len()),
+        (200, 2)
+    );
+    // Another tenant's trace, card and records are not found from this key.
+    assert_eq!(
+        get(&w, Some("key-a"), "/v1/traces/t-beta", &[]).await.0,
+        404
+    );
+    let (_, body) = get(&w, Some("key-a"), "/v1/logs", &[("trace_id", "t-beta")]).await;
+    assert!(body["items"].as_array().unwrap().is_empty());
+    let beta = TenantId::parse("beta").unwrap();
+    let card = Card::person_customer("c-beta", "Ali Kaya", vec![], w.api.clock.now());
+    w.crm.create_card(&beta, &card).await.unwrap();
+    assert_eq!(get(&w, Some("key-a"), "/v1/cards/c-beta", &[]).await.0, 404);
+    let (status, body) = get(&w, Some("key-b"), "/v1/cards/c-beta", &[]).await;
+    assert_eq!(
+        (status, body["card"]["display_name"].as_str()),
+        (200, Some("Ali Kaya"))
+    );
+    let (status, body) = get(&w, Some("key-a"), "/v1/call-queue", &[]).await;
+    assert_eq!((status, body["items"].as_array().unwrap().len()), (200, 0));
+    let (status, _) = get(&w, Some("key-a"), "/v1/leads", &[("source", "whatsapp")]).await;
+    assert_eq!(status, 200);
+}
