@@ -67,7 +67,8 @@ async fn every_route_answers_from_the_keys_tenant_only() {
     }
     let card = Card::person_customer("crm-api-card", "Zeynep Çelik", vec![], chrono::Utc::now());
     stack.crm().create_card(&a.id, &card).await.unwrap();
-    let app = crm_api::App::new(&stack.wiring());
+    let raw_events = std::env::var("RAW_EVENT_TABLE").unwrap();
+    let app = crm_api::App::new(&stack.wiring(), &raw_events);
     let key_a = key(&stack, &a, Scope::ALL.to_vec()).await;
     let key_b = key(&stack, &b, Scope::ALL.to_vec()).await;
     let logs_only = key(&stack, &a, vec![Scope::Logs]).await;

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+use onecrm_adapters::dynamodb::{ArchiveStore, OperatorStore};
 use onecrm_adapters::lambda::{header, http_response, request_id};
 use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::envelope::TraceId;
 use onecrm_domain::operator::api::{ApiRequest, OperatorApi};
-use onecrm_domain::ports::{Clock, IdGenerator};
+use onecrm_domain::ports::IdGenerator;
 use tracing::Instrument;
 
 pub struct App {
@@ -19,18 +20,25 @@ pub struct App {
 
 impl App {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
-        Ok(Self::new(&Wiring::from_env(sdk)?))
+        let wiring = Wiring::from_env(sdk)?;
+        let raw_events = onecrm_adapters::config::required("RAW_EVENT_TABLE")?;
+        Ok(Self::new(&wiring, &raw_events))
     }
 
-    pub fn new(wiring: &Wiring) -> Self {
-        let clock: Arc<dyn Clock> = wiring.log.clock().clone();
+    /// `raw_events`: the raw event archive's table (payloads).
+    pub fn new(wiring: &Wiring, raw_events: &str) -> Self {
+        let reads = OperatorStore {
+            crm: wiring.crm.clone(),
+            archive: Arc::new(ArchiveStore::new(wiring.dynamo.clone(), raw_events)),
+        };
         Self {
             api: OperatorApi {
                 keys: wiring.crm.clone(),
                 logs: wiring.log_reader(),
                 crm: wiring.crm.clone(),
                 calls: wiring.crm.clone(),
-                clock,
+                reads: Arc::new(reads),
+                log: wiring.log.clone(),
             },
             ids: wiring.ids.clone(),
         }

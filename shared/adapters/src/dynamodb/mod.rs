@@ -57,6 +57,7 @@ pub use archive::ArchiveStore;
 pub use crm::CrmStore;
 pub use guard::FormGuardStore;
 pub use log::LogStore;
+pub use operator::OperatorStore;
 
 type Item = HashMap<String, AttributeValue>;
 

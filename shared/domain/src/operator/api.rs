@@ -8,14 +8,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use super::keys::{key_hash, OperatorKey, OperatorKeys, Scope};
+use super::keys::{key_hash, OperatorKey, OperatorKeys, OperatorReads, Scope};
 use crate::envelope::TraceId;
 use crate::error::PortError;
 use crate::http::HttpReply;
-use crate::log::{Integration, LogRecord, LogResult};
+use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogRecord, LogResult};
 use crate::page::{Page, PageRequest};
 use crate::party::LeadSource;
-use crate::ports::{CallRepository, Clock, CrmRepository, LogReader};
+use crate::ports::{CallRepository, CrmRepository, LogReader};
 use crate::time::istanbul_day_start;
 
 /// Records an event's path may have (its webhook, queue, worker and partner calls).
@@ -84,7 +84,9 @@ pub struct OperatorApi {
     pub logs: Arc<dyn LogReader>,
     pub crm: Arc<dyn CrmRepository>,
     pub calls: Arc<dyn CallRepository>,
-    pub clock: Arc<dyn Clock>,
+    pub reads: Arc<dyn OperatorReads>,
+    /// The payload reads' own records (and the clock).
+    pub log: IntegrationLog,
 }
 
 fn page_of(query: &HashMap<String, String>) -> Result<PageRequest, ApiError> {
@@ -172,6 +174,8 @@ impl OperatorApi {
             ["v1", "leads"] => (Scope::Leads, None),
             ["v1", "cards", _] => (Scope::Cards, None),
             ["v1", "call-queue"] => (Scope::Calls, None),
+            ["v1", "logo", "report"] | ["v1", "express", "status"] => (Scope::Logs, None),
+            ["v1", "payloads", _] => (Scope::Payloads, None),
             _ => (
                 Scope::Logs,
                 Some(Err(ApiError::not_found(format!(
@@ -197,6 +201,9 @@ impl OperatorApi {
             ["v1", "traces", trace] => self.trace(key, trace).await,
             ["v1", "leads"] => self.leads(key, query).await,
             ["v1", "cards", card] => self.card(key, card).await,
+            ["v1", "logo", "report"] => self.logo_report(key).await,
+            ["v1", "express", "status"] => self.express_status(key).await,
+            ["v1", "payloads", trace] => self.payload(key, trace, request.trace).await,
             _ => self.call_queue(key, query).await,
         }
     }
@@ -207,7 +214,7 @@ impl OperatorApi {
         let tenant = &key.tenant_id;
         let page = page_of(query)?;
         // Up to now, inclusive (the range's end is exclusive).
-        let now = self.clock.now() + Duration::seconds(1);
+        let now = self.log.clock().now() + Duration::seconds(1);
         let to = moment(query, "to")?.unwrap_or(now);
         let from = moment(query, "from")?.unwrap_or(to - Duration::hours(24));
         if from >= to {
@@ -301,7 +308,8 @@ impl OperatorApi {
             .find(|s| s.as_str() == text)
             .ok_or_else(|| ApiError::bad("source", "whatsapp, meta_lead_ads, web_form or phone"))?;
         let page = page_of(query)?;
-        let to = moment(query, "to")?.unwrap_or_else(|| self.clock.now() + Duration::seconds(1));
+        let to =
+            moment(query, "to")?.unwrap_or_else(|| self.log.clock().now() + Duration::seconds(1));
         let from = moment(query, "from")?.unwrap_or(to - Duration::days(30));
         let found = self
             .crm
@@ -317,6 +325,62 @@ impl OperatorApi {
         };
         let timeline = self.crm.timeline(tenant, card_id, TIMELINE).await?;
         Ok(json!({ "card": card, "timeline": timeline }))
+    }
+
+    /// The latest Logo reconciliation report, and the run in progress if one is.
+    async fn logo_report(&self, key: &OperatorKey) -> Answer {
+        let tenant = &key.tenant_id;
+        let last = self.reads.logo_reports(tenant, 1).await?.into_iter().next();
+        let current = self.reads.current_run(tenant, Integration::Logo).await?;
+        let running = current.filter(|r| r.get("finished_at").is_none_or(Value::is_null));
+        Ok(json!({ "last": last, "running": running }))
+    }
+
+    /// The Express poll's state: the last finished run (its counts, and `needs_action` when
+    /// the account has no sending package), and the run in progress if one is.
+    async fn express_status(&self, key: &OperatorKey) -> Answer {
+        let tenant = &key.tenant_id;
+        let last = self
+            .reads
+            .express_reports(tenant, 1)
+            .await?
+            .into_iter()
+            .next();
+        let current = self.reads.current_run(tenant, Integration::Express).await?;
+        let running = current.filter(|r| r.get("finished_at").is_none_or(Value::is_null));
+        let needs_action = last.as_ref().and_then(|r| r.needs_action.clone());
+        Ok(json!({ "last": last, "running": running, "needs_action": needs_action }))
+    }
+
+    /// A trace's delivery as received, unmasked: only for keys with the `payloads` scope, and
+    /// each read is itself a log record (who, which trace).
+    async fn payload(&self, key: &OperatorKey, trace: &str, request: &TraceId) -> Answer {
+        let units = self.reads.delivery(&key.tenant_id, trace).await?;
+        if units.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "no archived delivery of trace {trace}"
+            )));
+        }
+        let entry = LogEntry::new(
+            key.tenant_id.clone(),
+            Integration::CrmApi,
+            LogDirection::Inbound,
+            "crm_api.payload.read",
+            LogResult::Success,
+            request.clone(),
+        )
+        .starts_trace(self.log.clock().now())
+        .external_id(trace.to_string())
+        .external_message(format!("read by operator key {:?}", key.name));
+        self.log.write(entry).await;
+        let units: Vec<Value> = units
+            .into_iter()
+            .map(|(path, raw)| {
+                let body = serde_json::from_str::<Value>(&raw).unwrap_or(Value::String(raw));
+                json!({ "path": path, "body": body })
+            })
+            .collect();
+        Ok(json!({ "trace_id": trace, "units": units }))
     }
 
     /// The tenant's call queue, or one agent's (`agent=USER#<id>` or `EXT#<extension>`).

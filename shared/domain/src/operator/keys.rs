@@ -79,3 +79,33 @@ pub trait OperatorKeys: Send + Sync {
     async fn key(&self, hash: &str) -> Result<Option<OperatorKey>, PortError>;
     async fn put_key(&self, hash: &str, key: &OperatorKey) -> Result<(), PortError>;
 }
+
+/// What the operator API reads besides the log and the cards: the nightly jobs' reports and
+/// runs, and the raw event archive.
+#[async_trait]
+pub trait OperatorReads: Send + Sync {
+    /// The last finished Logo runs with their reconciliation reports, newest first.
+    async fn logo_reports(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<crate::logo::run::SyncRun>, PortError>;
+    /// The last finished Express polls, newest first.
+    async fn express_reports(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<crate::express::run::PollRun>, PortError>;
+    /// A nightly job's stored run (in progress, or the last one), as JSON.
+    async fn current_run(
+        &self,
+        tenant: &TenantId,
+        integration: crate::log::Integration,
+    ) -> Result<Option<serde_json::Value>, PortError>;
+    /// A trace's delivery as received (unmasked): `(path, raw JSON)` per unit.
+    async fn delivery(
+        &self,
+        tenant: &TenantId,
+        trace: &str,
+    ) -> Result<Vec<(String, String)>, PortError>;
+}

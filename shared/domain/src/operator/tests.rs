@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::api::{ApiRequest, OperatorApi};
-use super::keys::{key_hash, OperatorKey, OperatorKeys, Scope};
+use super::keys::{key_hash, OperatorKey, OperatorKeys, OperatorReads, Scope};
 use crate::envelope::TraceId;
 use crate::error::PortError;
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
@@ -28,6 +28,41 @@ impl OperatorKeys for MemoryKeys {
     async fn put_key(&self, hash: &str, key: &OperatorKey) -> Result<(), PortError> {
         self.0.lock().unwrap().insert(hash.into(), key.clone());
         Ok(())
+    }
+}
+
+/// Reports and the archive: one archived delivery of acme's trace `t-acme`.
+#[derive(Default)]
+struct Reads;
+
+#[async_trait]
+impl OperatorReads for Reads {
+    async fn logo_reports(
+        &self,
+        _: &TenantId,
+        _: usize,
+    ) -> Result<Vec<crate::logo::run::SyncRun>, PortError> {
+        Ok(vec![])
+    }
+    async fn express_reports(
+        &self,
+        _: &TenantId,
+        _: usize,
+    ) -> Result<Vec<crate::express::run::PollRun>, PortError> {
+        Ok(vec![])
+    }
+    async fn current_run(&self, _: &TenantId, _: Integration) -> Result<Option<Value>, PortError> {
+        Ok(None)
+    }
+    async fn delivery(
+        &self,
+        tenant: &TenantId,
+        trace: &str,
+    ) -> Result<Vec<(String, String)>, PortError> {
+        Ok(match (tenant.as_str(), trace) {
+            ("acme", "t-acme") => vec![("entry[0]".into(), r#"{"from":"905321112233"}"#.into())],
+            _ => vec![],
+        })
     }
 }
 
@@ -71,7 +106,8 @@ async fn world() -> World {
             logs: sink,
             crm: crm.clone(),
             calls: crm.clone(),
-            clock,
+            reads: Arc::new(Reads),
+            log: log.clone(),
         },
         log,
         crm,
@@ -203,7 +239,7 @@ async fn a_tenants_key_reads_its_own_records_only() {
     let (_, body) = get(&w, Some("key-a"), "/v1/logs", &[("trace_id", "t-beta")]).await;
     assert!(body["items"].as_array().unwrap().is_empty());
     let beta = TenantId::parse("beta").unwrap();
-    let card = Card::person_customer("c-beta", "Ali Kaya", vec![], w.api.clock.now());
+    let card = Card::person_customer("c-beta", "Ali Kaya", vec![], w.log.clock().now());
     w.crm.create_card(&beta, &card).await.unwrap();
     assert_eq!(get(&w, Some("key-a"), "/v1/cards/c-beta", &[]).await.0, 404);
     let (status, body) = get(&w, Some("key-b"), "/v1/cards/c-beta", &[]).await;
@@ -215,4 +251,45 @@ async fn a_tenants_key_reads_its_own_records_only() {
     assert_eq!((status, body["items"].as_array().unwrap().len()), (200, 0));
     let (status, _) = get(&w, Some("key-a"), "/v1/leads", &[("source", "whatsapp")]).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn payloads_need_their_scope_and_every_read_is_logged() {
+    let w = world().await;
+    let (status, body) = get(&w, Some("key-a"), "/v1/payloads/t-acme", &[]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("missing_scope"))
+    );
+    let (status, body) = get(&w, Some("key-b"), "/v1/payloads/t-acme", &[]).await;
+    assert_eq!(status, 404, "another tenant's delivery: {body}");
+    let admin = OperatorKey {
+        tenant_id: TenantId::parse("acme").unwrap(),
+        name: "ops".into(),
+        scopes: vec![Scope::Logs, Scope::Payloads],
+        created_at: w.log.clock().now(),
+    };
+    w.api
+        .keys
+        .put_key(&key_hash("key-ops"), &admin)
+        .await
+        .unwrap();
+    let (status, body) = get(&w, Some("key-ops"), "/v1/payloads/t-acme", &[]).await;
+    assert_eq!(
+        (status, body["units"][0]["body"]["from"].as_str()),
+        (200, Some("905321112233"))
+    );
+    let (_, body) = get(
+        &w,
+        Some("key-ops"),
+        "/v1/logs",
+        &[("integration", "crm_api")],
+    )
+    .await;
+    let reads = body["items"].as_array().unwrap();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0]["operation"].as_str(), Some("crm_api.payload.read"));
+    let (status, body) = get(&w, Some("key-a"), "/v1/express/status", &[]).await;
+    assert_eq!((status, body["needs_action"].is_null()), (200, true));
+    assert_eq!(get(&w, Some("key-a"), "/v1/logo/report", &[]).await.0, 200);
 }
