@@ -27,6 +27,7 @@ async fn sqs_queue_sends_25_envelopes_in_batches_of_at_most_10() {
             trace_id: TraceId::new("trace-sqs"),
             received_at: Utc::now(),
             ordering_key: None,
+            replay_of: None,
             payload: json!({ "i": i, "text": "ğüşiöç İı" }),
         })
         .collect();

@@ -1,6 +1,7 @@
 //! The operator API end to end against the emulator: the committed sample requests through
 //! `crm-api` with real keys, records and cards; every route scoped to the key's tenant.
 
+use onecrm_adapters::dead_letters::SqsDeadLetters;
 use onecrm_domain::envelope::TraceId;
 use onecrm_domain::log::{Integration, LogDirection, LogEntry, LogResult};
 use onecrm_domain::operator::keys::{key_hash, OperatorKey, OperatorKeys, Scope};
@@ -23,6 +24,71 @@ fn request(name: &str, key: &str, path: Option<&str>) -> lambda_http::Request {
 async fn call(app: &crm_api::App, request: lambda_http::Request) -> (u16, Value) {
     let response = crm_api::handle(app, request).await.unwrap();
     (response.status().as_u16(), body_json(&response))
+}
+
+/// `crm-api` on the emulator; `queue`: the WhatsApp queue and DLQ its replay uses.
+fn api(stack: &Stack, queue: Option<&TestQueue>) -> crm_api::App {
+    let raw_events = std::env::var("RAW_EVENT_TABLE").unwrap();
+    let queues = queue
+        .map(|q| (Integration::WhatsApp, (q.url.clone(), q.dlq_url.clone())))
+        .into_iter()
+        .collect();
+    let dead_letters = SqsDeadLetters::new(stack.sqs(), queues);
+    crm_api::App::new(
+        &stack.wiring(),
+        &raw_events,
+        std::sync::Arc::new(dead_letters),
+    )
+}
+
+/// The sample request as a POST of `body` to `path`.
+fn post(key: &str, path: &str, body: &str) -> lambda_http::Request {
+    let mut event = fixture("crm-api", "whatsapp-errors");
+    event["headers"]["authorization"] = Value::String(format!("Bearer {key}"));
+    event["rawPath"] = Value::String(path.into());
+    event["rawQueryString"] = Value::String(String::new());
+    event
+        .as_object_mut()
+        .unwrap()
+        .remove("queryStringParameters");
+    event["requestContext"]["http"]["path"] = Value::String(path.into());
+    event["requestContext"]["http"]["method"] = Value::String("POST".into());
+    event["body"] = Value::String(body.into());
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+/// Moves every message of the queue to its DLQ, as its last failed delivery would.
+async fn dead_letter_all(stack: &Stack, queue: &TestQueue) -> usize {
+    let sqs = stack.sqs();
+    let mut moved = 0;
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue.url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return moved;
+        }
+        for m in messages {
+            sqs.send_message()
+                .queue_url(&queue.dlq_url)
+                .message_body(m.body.unwrap())
+                .send()
+                .await
+                .unwrap();
+            sqs.delete_message()
+                .queue_url(&queue.url)
+                .receipt_handle(m.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+            moved += 1;
+        }
+    }
 }
 
 async fn key(stack: &Stack, tenant: &TestTenant, scopes: Vec<Scope>) -> String {
@@ -67,8 +133,7 @@ async fn every_route_answers_from_the_keys_tenant_only() {
     }
     let card = Card::person_customer("crm-api-card", "Zeynep Çelik", vec![], chrono::Utc::now());
     stack.crm().create_card(&a.id, &card).await.unwrap();
-    let raw_events = std::env::var("RAW_EVENT_TABLE").unwrap();
-    let app = crm_api::App::new(&stack.wiring(), &raw_events);
+    let app = api(&stack, None);
     let key_a = key(&stack, &a, Scope::ALL.to_vec()).await;
     let key_b = key(&stack, &b, Scope::ALL.to_vec()).await;
     let logs_only = key(&stack, &a, vec![Scope::Logs]).await;
@@ -142,4 +207,132 @@ async fn every_route_answers_from_the_keys_tenant_only() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_dead_lettered_event_is_listed_replayed_once_and_lands() {
+    let (stack, tenant, queue) = setup(false).await;
+    let other = stack.tenant(false).await;
+    let inbound = stack.inbound(&queue);
+    let response =
+        whatsapp_inbound::handle(&inbound, signed_request("text-message", &tenant, |b| b))
+            .await
+            .unwrap();
+    let trace = body_json(&response)["trace_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The worker could not process it (say, the tenant's token had expired): in the DLQ.
+    assert_eq!(dead_letter_all(&stack, &queue).await, 1);
+    let app = api(&stack, Some(&queue));
+    let ops = key(&stack, &tenant, vec![Scope::Logs, Scope::Replay]).await;
+    let others = key(&stack, &other, Scope::ALL.to_vec()).await;
+    let list = "/v1/dead-letters";
+    let listed = |key: String| request("whatsapp-leads", &key, Some(list));
+    let mut listing = listed(ops.clone());
+    *listing.uri_mut() = format!("https://x{list}?integration=whatsapp")
+        .parse()
+        .unwrap();
+    let listing = lambda_http::RequestExt::with_query_string_parameters(
+        listing,
+        std::collections::HashMap::from([("integration".to_string(), "whatsapp".to_string())]),
+    );
+    let (status, body) = call(&app, listing).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["items"][0]["trace_id"].as_str(),
+        Some(trace.as_str()),
+        "{body}"
+    );
+    let other_listing = lambda_http::RequestExt::with_query_string_parameters(
+        listed(others.clone()),
+        std::collections::HashMap::from([("integration".to_string(), "whatsapp".to_string())]),
+    );
+    let (_, body) = call(&app, other_listing).await;
+    assert_eq!(
+        body["items"].as_array().map(Vec::len),
+        Some(0),
+        "another tenant sees none"
+    );
+
+    let replay = format!(r#"{{"integration":"whatsapp","trace_id":"{trace}"}}"#);
+    let (_, body) = call(&app, post(&others, "/v1/replay", &replay)).await;
+    assert_eq!(body["replayed"], 0, "another tenant cannot replay it");
+    let (status, body) = call(&app, post(&ops, "/v1/replay", &replay)).await;
+    assert_eq!(
+        (status, body["replayed"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    assert_eq!(queue.depth(&queue.dlq_url).await, 0);
+    // On the queue again, carrying `replay_of`.
+    let sqs = stack.sqs();
+    let out = sqs
+        .receive_message()
+        .queue_url(&queue.url)
+        .send()
+        .await
+        .unwrap();
+    let messages = out.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1);
+    for m in messages {
+        let envelope =
+            onecrm_domain::envelope::Envelope::from_json(m.body.as_deref().unwrap()).unwrap();
+        assert!(envelope.replay_of.is_some());
+        assert_eq!(envelope.trace_id.as_str(), trace);
+        sqs.change_message_visibility()
+            .queue_url(&queue.url)
+            .receipt_handle(m.receipt_handle.unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    let worker = stack.worker(&queue);
+    queue.drain(&worker).await;
+    let card = stack
+        .sender_card(&tenant.id)
+        .await
+        .expect("the replayed message made its lead");
+    let entries = stack
+        .crm()
+        .timeline(&tenant.id, &card.card_id, 10)
+        .await
+        .unwrap()
+        .len();
+    // Replayed again although it had succeeded: nothing doubles.
+    let response =
+        whatsapp_inbound::handle(&inbound, signed_request("text-message", &tenant, |b| b))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 200);
+    dead_letter_all(&stack, &queue).await;
+    let again = body_json(&response)["trace_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let replay = format!(r#"{{"integration":"whatsapp","trace_id":"{again}"}}"#);
+    assert_eq!(
+        call(&app, post(&ops, "/v1/replay", &replay)).await.1["replayed"],
+        1
+    );
+    queue.drain(&worker).await;
+    assert_eq!(
+        stack
+            .crm()
+            .timeline(&tenant.id, &card.card_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        entries
+    );
+    let logs = stack
+        .integration_logs(&tenant.id, Integration::WhatsApp)
+        .await;
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.operation == "crm_api.replay")
+            .count(),
+        2
+    );
 }

@@ -438,6 +438,7 @@ async fn poison_message_reaches_the_dlq_with_error_log_records() {
         trace_id: TraceId::new("trace-poison"),
         received_at: Utc::now(),
         ordering_key: None,
+        replay_of: None,
         payload: json!({"event": "message", "nonsense": true}),
     };
     queue.send_raw(&poison.to_json()).await;

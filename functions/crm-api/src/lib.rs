@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+use onecrm_adapters::dead_letters::SqsDeadLetters;
 use onecrm_adapters::dynamodb::{ArchiveStore, OperatorStore};
 use onecrm_adapters::lambda::{header, http_response, request_id};
 use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::envelope::TraceId;
 use onecrm_domain::operator::api::{ApiRequest, OperatorApi};
+use onecrm_domain::operator::replay::DeadLetters;
 use onecrm_domain::ports::IdGenerator;
 use tracing::Instrument;
 
@@ -22,11 +24,13 @@ impl App {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
         let wiring = Wiring::from_env(sdk)?;
         let raw_events = onecrm_adapters::config::required("RAW_EVENT_TABLE")?;
-        Ok(Self::new(&wiring, &raw_events))
+        let dead_letters = SqsDeadLetters::from_env(aws_sdk_sqs::Client::new(sdk));
+        Ok(Self::new(&wiring, &raw_events, Arc::new(dead_letters)))
     }
 
-    /// `raw_events`: the raw event archive's table (payloads).
-    pub fn new(wiring: &Wiring, raw_events: &str) -> Self {
+    /// `raw_events`: the raw event archive's table (payloads); `dead_letters`: the
+    /// integrations' queues (replay).
+    pub fn new(wiring: &Wiring, raw_events: &str, dead_letters: Arc<dyn DeadLetters>) -> Self {
         let reads = OperatorStore {
             crm: wiring.crm.clone(),
             archive: Arc::new(ArchiveStore::new(wiring.dynamo.clone(), raw_events)),
@@ -38,6 +42,7 @@ impl App {
                 crm: wiring.crm.clone(),
                 calls: wiring.crm.clone(),
                 reads: Arc::new(reads),
+                dead_letters,
                 log: wiring.log.clone(),
             },
             ids: wiring.ids.clone(),
@@ -75,6 +80,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
                 query: &query,
                 api_key,
                 trace: &trace,
+                body: std::str::from_utf8(request.body().as_ref()).unwrap_or_default(),
             })
             .await
     }

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod backoff;
 pub mod cache;
 pub mod config;
+pub mod dead_letters;
 pub mod dynamodb;
 pub mod lambda;
 pub mod partner;

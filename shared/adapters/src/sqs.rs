@@ -215,6 +215,7 @@ mod tests {
                 trace_id: onecrm_domain::envelope::TraceId::new("t"),
                 received_at: chrono::Utc::now(),
                 ordering_key: None,
+                replay_of: None,
                 payload: serde_json::Value::Null,
             })
             .collect();

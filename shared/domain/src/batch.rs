@@ -205,6 +205,7 @@ mod tests {
             trace_id: TraceId::new(format!("trace-{id}")),
             received_at: chrono::Utc::now(),
             ordering_key: key.map(str::to_string),
+            replay_of: None,
             payload: serde_json::Value::Null,
         };
         QueueMessage {

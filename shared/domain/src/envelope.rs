@@ -60,6 +60,10 @@ pub struct Envelope {
     /// `MessageGroupId` should a FIFO queue ever be needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering_key: Option<String>,
+    /// Set when an operator replayed the event from its dead-letter queue: the message id it
+    /// had there. The trace id stays the event's own, so its path shows the replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
     pub payload: serde_json::Value,
 }
 

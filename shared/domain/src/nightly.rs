@@ -253,6 +253,7 @@ pub fn job_envelope(
         trace_id: TraceId::new(trace_id.to_string()),
         received_at: at,
         ordering_key: None,
+        replay_of: None,
         payload,
     }
 }

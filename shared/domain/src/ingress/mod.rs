@@ -483,6 +483,7 @@ impl Ingress {
                             trace_id: trace.clone(),
                             received_at,
                             ordering_key: event.ordering_key,
+                            replay_of: None,
                             payload: event.payload,
                         })
                     }

@@ -33,6 +33,7 @@ pub fn envelope(
         trace_id: trace.clone(),
         received_at,
         ordering_key: Some(change.opportunity_id.clone()),
+        replay_of: None,
         payload: serde_json::to_value(change).unwrap_or_default(),
     }
 }

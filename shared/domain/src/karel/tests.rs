@@ -178,6 +178,7 @@ fn envelope(w: &World, change: &OpportunityChange) -> Envelope {
         trace_id: TraceId::new("trace-k"),
         received_at: chrono::Utc::now(),
         ordering_key: Some(change.opportunity_id.clone()),
+        replay_of: None,
         payload: serde_json::to_value(change).unwrap(),
     }
 }

@@ -130,6 +130,7 @@ fn envelope(leadgen_id: &str) -> Envelope {
         trace_id: TraceId::new(format!("trace-{leadgen_id}")),
         received_at: "2026-11-24T11:59:59Z".parse().unwrap(),
         ordering_key: None,
+        replay_of: None,
         payload: serde_json::to_value(LeadgenEvent {
             leadgen_id: leadgen_id.into(),
             page_id: PAGE.into(),

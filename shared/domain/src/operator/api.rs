@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 
 use super::keys::{key_hash, OperatorKey, OperatorKeys, OperatorReads, Scope};
+use super::replay::{DeadLetter, DeadLetters, MAX_LOOKED_AT};
 use crate::envelope::TraceId;
 use crate::error::PortError;
 use crate::http::HttpReply;
@@ -31,6 +32,8 @@ pub struct ApiRequest<'a> {
     /// From `Authorization: Bearer <key>` or `x-api-key`.
     pub api_key: Option<&'a str>,
     pub trace: &'a TraceId,
+    /// The request's body (POST routes' JSON).
+    pub body: &'a str,
 }
 
 /// A refusal: status, code, message and the parameter it is about.
@@ -85,6 +88,7 @@ pub struct OperatorApi {
     pub crm: Arc<dyn CrmRepository>,
     pub calls: Arc<dyn CallRepository>,
     pub reads: Arc<dyn OperatorReads>,
+    pub dead_letters: Arc<dyn DeadLetters>,
     /// The payload reads' own records (and the clock).
     pub log: IntegrationLog,
 }
@@ -120,6 +124,14 @@ fn moment(
         .and_then(istanbul_day_start)
         .map(Some)
         .ok_or_else(|| ApiError::bad(field, "a time (RFC 3339) or a day (YYYY-MM-DD, Istanbul)"))
+}
+
+fn integration_of(text: Option<&str>) -> Result<Integration, ApiError> {
+    let text = text.map(str::trim).unwrap_or_default();
+    Integration::ALL
+        .into_iter()
+        .find(|i| i.as_str() == text)
+        .ok_or_else(|| ApiError::bad("integration", format!("{text:?} is not an integration")))
 }
 
 fn page_json<T: serde::Serialize>(page: Page<T>) -> Value {
@@ -159,15 +171,20 @@ impl OperatorApi {
     }
 
     async fn route(&self, key: &OperatorKey, request: &ApiRequest<'_>) -> Answer {
-        if request.method != "GET" {
+        let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+        let method = if segments.as_slice() == ["v1", "replay"] {
+            "POST"
+        } else {
+            "GET"
+        };
+        if request.method != method {
             return Err(ApiError {
                 status: 405,
                 code: "method_not_allowed",
-                message: format!("{} is not supported here; use GET", request.method),
+                message: format!("{} is not supported here; use {method}", request.method),
                 field: None,
             });
         }
-        let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
         let (scope, answer) = match segments.as_slice() {
             ["v1", "logs"] => (Scope::Logs, None),
             ["v1", "traces", _] => (Scope::Logs, None),
@@ -176,6 +193,7 @@ impl OperatorApi {
             ["v1", "call-queue"] => (Scope::Calls, None),
             ["v1", "logo", "report"] | ["v1", "express", "status"] => (Scope::Logs, None),
             ["v1", "payloads", _] => (Scope::Payloads, None),
+            ["v1", "dead-letters"] | ["v1", "replay"] => (Scope::Replay, None),
             _ => (
                 Scope::Logs,
                 Some(Err(ApiError::not_found(format!(
@@ -204,6 +222,8 @@ impl OperatorApi {
             ["v1", "logo", "report"] => self.logo_report(key).await,
             ["v1", "express", "status"] => self.express_status(key).await,
             ["v1", "payloads", trace] => self.payload(key, trace, request.trace).await,
+            ["v1", "dead-letters"] => self.dead_letters(key, query).await,
+            ["v1", "replay"] => self.replay(key, request).await,
             _ => self.call_queue(key, query).await,
         }
     }
@@ -381,6 +401,86 @@ impl OperatorApi {
             })
             .collect();
         Ok(json!({ "trace_id": trace, "units": units }))
+    }
+
+    /// The integration's dead letters of this tenant, from the queue itself.
+    async fn dead_letters(&self, key: &OperatorKey, query: &HashMap<String, String>) -> Answer {
+        let integration = integration_of(query.get("integration").map(String::as_str))?;
+        let letters = self.dead_letters.take(integration, MAX_LOOKED_AT).await?;
+        self.dead_letters.give_back(integration, &letters).await?;
+        let items: Vec<_> = letters
+            .iter()
+            .filter(|l| {
+                l.envelope
+                    .as_ref()
+                    .is_some_and(|e| e.tenant_id == key.tenant_id)
+            })
+            .filter_map(DeadLetter::view)
+            .collect();
+        Ok(json!({ "integration": integration.as_str(), "items": items }))
+    }
+
+    /// `{"integration", "trace_id"}` re-queues that event; `{"integration", "from", "to"}`
+    /// every one of the tenant's received in that range. Each replay is a log record on the
+    /// event's own trace.
+    async fn replay(&self, key: &OperatorKey, request: &ApiRequest<'_>) -> Answer {
+        let body: HashMap<String, String> = serde_json::from_str(request.body)
+            .map_err(|e| ApiError::bad("body", format!("a JSON object of strings: {e}")))?;
+        let integration = integration_of(body.get("integration").map(String::as_str))?;
+        let trace = body.get("trace_id").filter(|t| !t.is_empty());
+        let (from, to) = (moment(&body, "from")?, moment(&body, "to")?);
+        if trace.is_none() && (from.is_none() || to.is_none()) {
+            return Err(ApiError::bad(
+                "trace_id",
+                "name a trace_id, or a time range (from and to)",
+            ));
+        }
+        let wanted = |e: &crate::envelope::Envelope| {
+            e.tenant_id == key.tenant_id
+                && match trace {
+                    Some(t) => e.trace_id.as_str() == t,
+                    None => {
+                        from.is_some_and(|f| e.received_at >= f)
+                            && to.is_some_and(|t| e.received_at < t)
+                    }
+                }
+        };
+        let letters = self.dead_letters.take(integration, MAX_LOOKED_AT).await?;
+        let (chosen, others): (Vec<DeadLetter>, Vec<DeadLetter>) = letters
+            .into_iter()
+            .partition(|l| l.envelope.as_ref().is_some_and(wanted));
+        self.dead_letters.give_back(integration, &others).await?;
+        let mut replayed = Vec::new();
+        for letter in &chosen {
+            let Some(original) = &letter.envelope else {
+                continue;
+            };
+            let envelope = crate::envelope::Envelope {
+                replay_of: Some(letter.message_id.clone()),
+                ..original.clone()
+            };
+            self.dead_letters
+                .redrive(integration, letter, &envelope)
+                .await?;
+            let entry = LogEntry::new(
+                key.tenant_id.clone(),
+                integration,
+                LogDirection::Inbound,
+                "crm_api.replay",
+                LogResult::Success,
+                envelope.trace_id.clone(),
+            )
+            .external_id(envelope.external_id.clone())
+            .external_message(format!(
+                "replayed by operator key {:?} (request {})",
+                key.name, request.trace
+            ));
+            self.log.write(entry).await;
+            replayed.push(envelope.trace_id.to_string());
+        }
+        Ok(
+            json!({ "integration": integration.as_str(), "replayed": replayed.len(), "traces": replayed }),
+        )
     }
 
     /// The tenant's call queue, or one agent's (`agent=USER#<id>` or `EXT#<extension>`).

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod keys;
+pub mod replay;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use super::api::{ApiRequest, OperatorApi};
 use super::keys::{key_hash, OperatorKey, OperatorKeys, OperatorReads, Scope};
+use super::replay::{DeadLetter, DeadLetters};
+use crate::envelope::Envelope;
 use crate::envelope::TraceId;
 use crate::error::PortError;
 use crate::log::{Integration, IntegrationLog, LogDirection, LogEntry, LogResult};
@@ -66,7 +68,57 @@ impl OperatorReads for Reads {
     }
 }
 
+/// A dead-letter queue in memory: what was taken, given back and redriven.
+#[derive(Default)]
+struct Letters {
+    queue: Mutex<Vec<DeadLetter>>,
+    redriven: Mutex<Vec<Envelope>>,
+}
+
+#[async_trait]
+impl DeadLetters for Letters {
+    async fn take(&self, _: Integration, max: usize) -> Result<Vec<DeadLetter>, PortError> {
+        let mut queue = self.queue.lock().unwrap();
+        let n = queue.len().min(max);
+        Ok(queue.drain(..n).collect())
+    }
+    async fn give_back(&self, _: Integration, letters: &[DeadLetter]) -> Result<(), PortError> {
+        self.queue.lock().unwrap().extend_from_slice(letters);
+        Ok(())
+    }
+    async fn redrive(
+        &self,
+        _: Integration,
+        _: &DeadLetter,
+        envelope: &Envelope,
+    ) -> Result<(), PortError> {
+        self.redriven.lock().unwrap().push(envelope.clone());
+        Ok(())
+    }
+}
+
+fn letter(tenant: &str, trace: &str) -> DeadLetter {
+    DeadLetter {
+        message_id: format!("m-{trace}"),
+        receipt: "r".into(),
+        envelope: Some(Envelope {
+            v: 1,
+            tenant_id: TenantId::parse(tenant).unwrap(),
+            integration: Integration::WhatsApp,
+            kind: "whatsapp.message".into(),
+            external_id: format!("wamid.{trace}"),
+            trace_id: TraceId::new(trace.to_string()),
+            received_at: "2026-11-26T10:00:00Z".parse().unwrap(),
+            ordering_key: None,
+            replay_of: None,
+            payload: Value::Null,
+        }),
+        sent_at: None,
+    }
+}
+
 struct World {
+    letters: Arc<Letters>,
     api: OperatorApi,
     log: IntegrationLog,
     crm: Arc<MemoryCrm>,
@@ -100,6 +152,7 @@ async fn world() -> World {
         keys.put_key(&key_hash(key), &stored).await.unwrap();
     }
     let crm = Arc::new(MemoryCrm::default());
+    let letters = Arc::new(Letters::default());
     World {
         api: OperatorApi {
             keys,
@@ -107,8 +160,10 @@ async fn world() -> World {
             crm: crm.clone(),
             calls: crm.clone(),
             reads: Arc::new(Reads),
+            dead_letters: letters.clone(),
             log: log.clone(),
         },
+        letters,
         log,
         crm,
     }
@@ -128,6 +183,7 @@ async fn get(w: &World, key: Option<&str>, path: &str, query: &[(&str, &str)]) -
             query: &query,
             api_key: key,
             trace: &trace,
+            body: "",
         })
         .await;
     (reply.status, serde_json::from_str(&reply.body).unwrap())
@@ -173,6 +229,7 @@ async fn keys_and_scopes_are_checked_before_anything_is_read() {
         query: &query,
         api_key: Some("key-a"),
         trace: &trace,
+        body: "",
     };
     assert_eq!(w.api.handle(post).await.status, 405);
 }
@@ -292,4 +349,83 @@ async fn payloads_need_their_scope_and_every_read_is_logged() {
     let (status, body) = get(&w, Some("key-a"), "/v1/express/status", &[]).await;
     assert_eq!((status, body["needs_action"].is_null()), (200, true));
     assert_eq!(get(&w, Some("key-a"), "/v1/logo/report", &[]).await.0, 200);
+}
+
+async fn post(w: &World, key: &str, body: &str) -> (u16, Value) {
+    let query = HashMap::new();
+    let trace = TraceId::new("req-2".to_string());
+    let reply = w
+        .api
+        .handle(ApiRequest {
+            method: "POST",
+            path: "/v1/replay",
+            query: &query,
+            api_key: Some(key),
+            trace: &trace,
+            body,
+        })
+        .await;
+    (reply.status, serde_json::from_str(&reply.body).unwrap())
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_and_replayed_for_their_own_tenant_only() {
+    let w = world().await;
+    w.letters.queue.lock().unwrap().extend([
+        letter("acme", "t1"),
+        letter("beta", "t2"),
+        letter("acme", "t3"),
+    ]);
+    // key-a lacks the replay scope; key-b (beta) has every scope.
+    let (status, _) = get(
+        &w,
+        Some("key-a"),
+        "/v1/dead-letters",
+        &[("integration", "whatsapp")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = get(
+        &w,
+        Some("key-b"),
+        "/v1/dead-letters",
+        &[("integration", "whatsapp")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(
+        (items.len(), items[0]["trace_id"].as_str()),
+        (1, Some("t2"))
+    );
+    assert_eq!(
+        w.letters.queue.lock().unwrap().len(),
+        3,
+        "listing gives every letter back"
+    );
+    // beta cannot replay acme's event; it can replay its own, once.
+    let (_, body) = post(&w, "key-b", r#"{"integration":"whatsapp","trace_id":"t1"}"#).await;
+    assert_eq!(body["replayed"], 0);
+    let (status, body) = post(&w, "key-b", r#"{"integration":"whatsapp","trace_id":"t2"}"#).await;
+    assert_eq!((status, body["replayed"].as_u64()), (200, Some(1)));
+    let redriven = w.letters.redriven.lock().unwrap().clone();
+    assert_eq!(redriven[0].replay_of.as_deref(), Some("m-t2"));
+    assert_eq!(
+        redriven[0].trace_id.as_str(),
+        "t2",
+        "the event keeps its trace"
+    );
+    assert_eq!(w.letters.queue.lock().unwrap().len(), 2);
+    let (status, body) = post(&w, "key-b", r#"{"integration":"whatsapp"}"#).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("trace_id"))
+    );
+    let (status, _) = post(&w, "key-b", "not json").await;
+    assert_eq!(status, 400);
+    let (status, body) = get(&w, Some("key-b"), "/v1/logs", &[("trace_id", "t2")]).await;
+    assert_eq!(
+        (status, body["items"][0]["operation"].as_str()),
+        (200, Some("crm_api.replay"))
+    );
 }

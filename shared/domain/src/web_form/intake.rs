@@ -351,6 +351,7 @@ impl WebFormIntake {
             trace_id: trace.clone(),
             received_at: now,
             ordering_key: None,
+            replay_of: None,
             payload: serde_json::to_value(&lead).unwrap_or_default(),
         };
         let kept = Kept::Delivery(ArchivedDelivery {
