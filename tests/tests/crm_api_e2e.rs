@@ -207,6 +207,37 @@ async fn every_route_answers_from_the_keys_tenant_only() {
     )
     .await;
     assert_eq!(status, 200);
+    // Health: tenant A's day of WhatsApp records (one error in two); no DLQ wired here.
+    let (status, body) = call(&app, request("whatsapp-leads", &key_a, Some("/v1/health"))).await;
+    assert_eq!(status, 200, "{body}");
+    let whatsapp = &body["integrations"][0];
+    assert_eq!(whatsapp["integration"], "whatsapp", "{body}");
+    assert_eq!(
+        (
+            whatsapp["records_24h"].as_u64(),
+            whatsapp["errors_24h"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert!(whatsapp["dead_letters"].is_null());
+    // Nightly jobs' state, and payloads (none archived for a trace written by hand).
+    let (status, body) = call(
+        &app,
+        request("whatsapp-leads", &key_a, Some("/v1/express/status")),
+    )
+    .await;
+    assert_eq!((status, body["last"].is_null()), (200, true));
+    let (status, _) = call(
+        &app,
+        request("whatsapp-leads", &key_a, Some("/v1/logo/report")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let payload = format!("/v1/payloads/{trace}");
+    let (status, _) = call(&app, request("whatsapp-leads", &logs_only, Some(&payload))).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(&app, request("whatsapp-leads", &key_a, Some(&payload))).await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]
@@ -334,5 +365,23 @@ async fn a_dead_lettered_event_is_listed_replayed_once_and_lands() {
             .filter(|l| l.operation == "crm_api.replay")
             .count(),
         2
+    );
+    // The delivery as received, unmasked, for a key with the payloads scope; the read logged.
+    let payloads = key(&stack, &tenant, vec![Scope::Payloads]).await;
+    let path = format!("/v1/payloads/{trace}");
+    let (status, body) = call(&app, request("whatsapp-leads", &payloads, Some(&path))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["units"].to_string().contains("905331234567"), "{body}");
+    let (status, _) = call(&app, request("whatsapp-leads", &ops, Some(&path))).await;
+    assert_eq!(status, 403);
+    let reads = stack
+        .integration_logs(&tenant.id, Integration::CrmApi)
+        .await;
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|l| l.operation == "crm_api.payload.read")
+            .count(),
+        1
     );
 }

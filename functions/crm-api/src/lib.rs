@@ -31,13 +31,15 @@ impl App {
     /// `raw_events`: the raw event archive's table (payloads); `dead_letters`: the
     /// integrations' queues (replay).
     pub fn new(wiring: &Wiring, raw_events: &str, dead_letters: Arc<dyn DeadLetters>) -> Self {
+        let archive = Arc::new(ArchiveStore::new(wiring.dynamo.clone(), raw_events));
         let reads = OperatorStore {
             crm: wiring.crm.clone(),
-            archive: Arc::new(ArchiveStore::new(wiring.dynamo.clone(), raw_events)),
+            archive: archive.clone(),
         };
         Self {
             api: OperatorApi {
                 keys: wiring.crm.clone(),
+                archive,
                 logs: wiring.log_reader(),
                 crm: wiring.crm.clone(),
                 calls: wiring.crm.clone(),

@@ -84,6 +84,8 @@ type Answer = Result<Value, ApiError>;
 
 pub struct OperatorApi {
     pub keys: Arc<dyn OperatorKeys>,
+    /// Parked and unparsed events (health).
+    pub archive: Arc<dyn crate::ports::EventArchive>,
     pub logs: Arc<dyn LogReader>,
     pub crm: Arc<dyn CrmRepository>,
     pub calls: Arc<dyn CallRepository>,
@@ -191,7 +193,9 @@ impl OperatorApi {
             ["v1", "leads"] => (Scope::Leads, None),
             ["v1", "cards", _] => (Scope::Cards, None),
             ["v1", "call-queue"] => (Scope::Calls, None),
-            ["v1", "logo", "report"] | ["v1", "express", "status"] => (Scope::Logs, None),
+            ["v1", "logo", "report"] | ["v1", "express", "status"] | ["v1", "health"] => {
+                (Scope::Logs, None)
+            }
             ["v1", "payloads", _] => (Scope::Payloads, None),
             ["v1", "dead-letters"] | ["v1", "replay"] => (Scope::Replay, None),
             _ => (
@@ -221,6 +225,7 @@ impl OperatorApi {
             ["v1", "cards", card] => self.card(key, card).await,
             ["v1", "logo", "report"] => self.logo_report(key).await,
             ["v1", "express", "status"] => self.express_status(key).await,
+            ["v1", "health"] => Ok(self.health(key).await?),
             ["v1", "payloads", trace] => self.payload(key, trace, request.trace).await,
             ["v1", "dead-letters"] => self.dead_letters(key, query).await,
             ["v1", "replay"] => self.replay(key, request).await,

@@ -4,6 +4,7 @@
 //! its timeline, and the call queue.
 
 pub mod api;
+mod health;
 pub mod keys;
 pub mod replay;
 

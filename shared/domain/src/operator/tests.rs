@@ -156,6 +156,7 @@ async fn world() -> World {
     World {
         api: OperatorApi {
             keys,
+            archive: Arc::new(MemoryArchive::default()),
             logs: sink,
             crm: crm.clone(),
             calls: crm.clone(),
@@ -428,4 +429,35 @@ async fn dead_letters_are_listed_and_replayed_for_their_own_tenant_only() {
         (status, body["items"][0]["operation"].as_str()),
         (200, Some("crm_api.replay"))
     );
+}
+
+#[tokio::test]
+async fn health_counts_a_days_records_errors_and_dead_letters_per_integration() {
+    let w = world().await;
+    record(&w, "acme", "h1", LogResult::Success).await;
+    record(&w, "acme", "h2", LogResult::Error).await;
+    record(&w, "acme", "h3", LogResult::Error).await;
+    record(&w, "beta", "h4", LogResult::Error).await;
+    w.letters
+        .queue
+        .lock()
+        .unwrap()
+        .extend([letter("acme", "d1"), letter("beta", "d2")]);
+    let (status, body) = get(&w, Some("key-a"), "/v1/health", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["integrations"].as_array().unwrap();
+    let whatsapp = items
+        .iter()
+        .find(|i| i["integration"] == "whatsapp")
+        .unwrap();
+    assert_eq!(
+        (
+            whatsapp["records_24h"].as_u64(),
+            whatsapp["errors_24h"].as_u64()
+        ),
+        (Some(3), Some(2))
+    );
+    assert_eq!(whatsapp["dead_letters"].as_u64(), Some(1), "only acme's");
+    assert!(whatsapp["last_success"].is_string());
+    assert_eq!(w.letters.queue.lock().unwrap().len(), 2, "given back");
 }
