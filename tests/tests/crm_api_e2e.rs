@@ -33,7 +33,7 @@ fn api(stack: &Stack, queue: Option<&TestQueue>) -> crm_api::App {
         .map(|q| (Integration::WhatsApp, (q.url.clone(), q.dlq_url.clone())))
         .into_iter()
         .collect();
-    let dead_letters = SqsDeadLetters::new(stack.sqs(), queues);
+    let dead_letters = SqsDeadLetters::new(&stack.sdk, queues);
     crm_api::App::new(
         &stack.wiring(),
         &raw_events,

@@ -24,7 +24,7 @@ impl App {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
         let wiring = Wiring::from_env(sdk)?;
         let raw_events = onecrm_adapters::config::required("RAW_EVENT_TABLE")?;
-        let dead_letters = SqsDeadLetters::from_env(aws_sdk_sqs::Client::new(sdk));
+        let dead_letters = SqsDeadLetters::from_env(sdk);
         Ok(Self::new(&wiring, &raw_events, Arc::new(dead_letters)))
     }
 

@@ -21,18 +21,28 @@ use crate::sqs::SqsEventQueue;
 const TAKEN_FOR_SECONDS: i32 = 30;
 
 pub struct SqsDeadLetters {
-    client: Client,
+    /// Built on first use, not at init: most operator calls never touch a queue, and a cold
+    /// start should not pay for an SQS client it may not need.
+    client: std::sync::OnceLock<Client>,
+    sdk: aws_config::SdkConfig,
     /// Integration → (its queue, its DLQ).
     queues: HashMap<Integration, (String, String)>,
 }
 
 impl SqsDeadLetters {
-    pub fn new(client: Client, queues: HashMap<Integration, (String, String)>) -> Self {
-        Self { client, queues }
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        queues: HashMap<Integration, (String, String)>,
+    ) -> Self {
+        Self {
+            client: std::sync::OnceLock::new(),
+            sdk: sdk.clone(),
+            queues,
+        }
     }
 
     /// The queues named in the environment.
-    pub fn from_env(client: Client) -> Self {
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Self {
         let queues = Integration::ALL
             .into_iter()
             .filter_map(|i| {
@@ -42,7 +52,11 @@ impl SqsDeadLetters {
                 Some((i, (queue, dlq)))
             })
             .collect();
-        Self::new(client, queues)
+        Self::new(sdk, queues)
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| Client::new(&self.sdk))
     }
 
     fn queues(&self, integration: Integration) -> Result<&(String, String), PortError> {
@@ -66,7 +80,7 @@ impl DeadLetters for SqsDeadLetters {
         let mut letters = Vec::new();
         while letters.len() < max {
             let out = self
-                .client
+                .client()
                 .receive_message()
                 .queue_url(dlq)
                 .max_number_of_messages(10)
@@ -108,7 +122,7 @@ impl DeadLetters for SqsDeadLetters {
     ) -> Result<(), PortError> {
         let (_, dlq) = self.queues(integration)?;
         for letter in letters {
-            self.client
+            self.client()
                 .change_message_visibility()
                 .queue_url(dlq)
                 .receipt_handle(&letter.receipt)
@@ -127,10 +141,10 @@ impl DeadLetters for SqsDeadLetters {
         envelope: &Envelope,
     ) -> Result<(), PortError> {
         let (queue, dlq) = self.queues(integration)?;
-        SqsEventQueue::new(self.client.clone(), queue.clone())
+        SqsEventQueue::new(self.client().clone(), queue.clone())
             .enqueue(std::slice::from_ref(envelope))
             .await?;
-        self.client
+        self.client()
             .delete_message()
             .queue_url(dlq)
             .receipt_handle(&letter.receipt)
