@@ -163,6 +163,8 @@ for _ in $(seq 1 120); do
 done
 [ -n "$found" ] || { tail -20 .local/dev/functions.log; echo "the operator API did not list the Express poll"; exit 1; }
 echo "operator API listed the integration log through make dev"
+curl -s "http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/ui" | grep -q 'Entegrasyon kay' || { echo "the log screen was not served"; exit 1; }
+echo "log screen served at http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/ui"
 stop
 trap - EXIT
 left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null || pgrep -f "infra/sandboxes/insurup.py --port" >/dev/null || pgrep -f "infra/sandboxes/karel.py --port" >/dev/null || pgrep -f "logo-sandbox --customers" >/dev/null || pgrep -f "express-sandbox --members" >/dev/null; }

@@ -98,6 +98,7 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   Euromsg Express sandbox (gateway, generated) $express_url  (${EXPRESS_MEMBERS:-200} members; GET /sandbox/stats, POST /sandbox/member, /sandbox/expire, /sandbox/throttle, /sandbox/package)
   Express poll and push jobs (nightly 02:30)  $EXPRESS_QUEUE_URL  (make express-poll, make express-report)
   Operator API (GET; key demo-operator-key)   http://127.0.0.1:$lambda_port/lambda-url/crm-api/v1/logs?integration=whatsapp
+  Log screen (key demo-operator-key)          http://127.0.0.1:$lambda_port/lambda-url/crm-api/ui
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue

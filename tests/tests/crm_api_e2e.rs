@@ -207,6 +207,16 @@ async fn every_route_answers_from_the_keys_tenant_only() {
     )
     .await;
     assert_eq!(status, 200);
+    // The log screen: the static page, whatever the key (it asks for one).
+    let response = crm_api::handle(&app, request("card", "", Some("/ui")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let page = match response.body() {
+        lambda_http::Body::Text(text) => text.clone(),
+        _ => String::new(),
+    };
+    assert!(page.contains("Entegrasyon kayıtları") && page.contains("/v1/logs"));
     // Health: tenant A's day of WhatsApp records (one error in two); no DLQ wired here.
     let (status, body) = call(&app, request("whatsapp-leads", &key_a, Some("/v1/health"))).await;
     assert_eq!(status, 200, "{body}");

@@ -1,5 +1,6 @@
-//! `crm-api`: the operator API (`GET /v1/...`), each call scoped to the tenant of its API key
-//! (`Authorization: Bearer <key>` or `x-api-key`). Routes: `shared/domain/src/operator/api.rs`.
+//! `crm-api`: the operator API (`GET /v1/...`, `POST /v1/replay`), each call scoped to the
+//! tenant of its API key (`Authorization: Bearer <key>` or `x-api-key`), and the log screen
+//! that uses it (`GET /ui`). Routes: `shared/domain/src/operator/api.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use onecrm_adapters::dynamodb::{ArchiveStore, OperatorStore};
 use onecrm_adapters::lambda::{header, http_response, request_id};
 use onecrm_adapters::wiring::Wiring;
 use onecrm_domain::envelope::TraceId;
+use onecrm_domain::http::HttpReply;
 use onecrm_domain::operator::api::{ApiRequest, OperatorApi};
 use onecrm_domain::operator::replay::DeadLetters;
 use onecrm_domain::ports::IdGenerator;
@@ -52,6 +54,25 @@ impl App {
     }
 }
 
+/// The log screen: one static page (no build step) that calls the routes beside it with the
+/// key its user enters (kept for the browser session only).
+const SCREEN: &str = include_str!("screen.html");
+
+fn screen() -> HttpReply {
+    HttpReply {
+        status: 200,
+        content_type: "text/html; charset=utf-8",
+        body: SCREEN.to_string(),
+        headers: vec![
+            ("cache-control", "no-cache".into()),
+            (
+                "content-security-policy",
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'".into(),
+            ),
+        ],
+    }
+}
+
 /// The API's own path: from `/v1/` on (API Gateway gives it as is; `cargo lambda watch` puts
 /// `/lambda-url/crm-api` before it).
 fn api_path(path: &str) -> &str {
@@ -75,6 +96,9 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
             .and_then(|a| a.strip_prefix("Bearer "))
             .or_else(|| header(&request, "x-api-key"));
         let path = request.uri().path().to_string();
+        if request.method() == "GET" && path.trim_end_matches('/').ends_with("/ui") {
+            return screen();
+        }
         app.api
             .handle(ApiRequest {
                 method: request.method().as_str(),
