@@ -6,7 +6,7 @@ FUNCTIONS := whatsapp-inbound whatsapp-worker meta-lead meta-lead-worker web-for
 # arm64 is what template.yaml deploys; it is built where its Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: help tools dev test lint unit build bench bench-burst bench-pbx bench-sync bench-emulator cost events tenant card logs report call-queue logo-sync logo-report express-poll express-report bench-poll clean
+.PHONY: help tools dev test lint unit build bench bench-burst bench-pbx bench-sync bench-emulator cost events tenant card logs report call-queue logo-sync logo-report express-poll express-report bench-poll bench-logs clean
 
 help:
 	@echo "make dev     local stack: emulator, tables, queues, secrets, demo tenant, functions, SQS poller"
@@ -28,6 +28,7 @@ help:
 	@echo "make express-poll   queue an Euromsg Express poll of the demo tenant on the running make dev stack"
 	@echo "make express-report   the demo tenant's last Express poll report"
 	@echo "make bench-poll [SIZES=10000,100000]   the Express poll against the sandbox and a private emulator"
+	@echo "make bench-logs [RECORDS=100000]   the log list route's p50/p95 over that many log records"
 
 tools:
 	@infra/bootstrap.sh
@@ -150,6 +151,13 @@ express-report: tools
 bench-poll: tools
 	cargo build --release -q -p onecrm-admin -p express-sandbox
 	.venv/bin/python infra/bench_poll.py --sizes $(or $(SIZES),10000,100000)
+
+# The log list route (release build, in process) over 100k log records on a private emulator:
+# p50, p95 and the slowest of 200 calls as the log screen makes them.
+bench-logs: tools
+	cargo build --release -q -p onecrm-admin
+	infra/with-emulator.sh bash -c 'target/release/onecrm-admin seed-demo >/dev/null && \
+	  target/release/onecrm-admin bench-logs --records $(or $(RECORDS),100000) --requests 200'
 
 clean:
 	cargo clean

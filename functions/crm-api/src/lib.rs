@@ -54,6 +54,13 @@ impl App {
     }
 }
 
+impl App {
+    /// The operator API itself (`make bench-logs` times its log route in process).
+    pub fn api(&self) -> &OperatorApi {
+        &self.api
+    }
+}
+
 /// The log screen: one static page (no build step) that calls the routes beside it with the
 /// key its user enters (kept for the browser session only).
 const SCREEN: &str = include_str!("screen.html");

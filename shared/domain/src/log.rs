@@ -324,7 +324,9 @@ impl IntegrationLog {
         record
     }
 
-    fn prepare(&self, entry: LogEntry) -> LogRecord {
+    /// The record an entry makes (masked and stamped), without storing it (a bench fills the
+    /// log table in batches with these).
+    pub fn prepare(&self, entry: LogEntry) -> LogRecord {
         let now = self.clock.now();
         LogRecord {
             log_id: self.ids.new_id(),
