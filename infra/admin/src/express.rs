@@ -21,7 +21,7 @@ use onecrm_domain::express::{INTEGRATOR_APP, SECRET_INTEGRATION};
 use onecrm_domain::log::Integration;
 use onecrm_domain::party::Card;
 use onecrm_domain::ports::CrmRepository;
-use onecrm_domain::tenant::{app_secret_name, secret_name, ExpressSettings, TenantId};
+use onecrm_domain::tenant::{app_secret_name, ExpressSettings, TenantId};
 use onecrm_domain::time::to_istanbul_display;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -99,16 +99,12 @@ pub async fn connect(
     express: ExpressSettings,
     api_key: &str,
 ) -> Result<()> {
-    let mut config = crate::existing_tenant(crm, tenant).await?;
-    config.integrations.express = Some(express);
-    let name = secret_name(&settings.tenant_secret_prefix, tenant, SECRET_INTEGRATION);
-    secrets
-        .put(
-            &name,
-            &serde_json::json!({ "api_key": api_key }).to_string(),
-        )
-        .await?;
-    crm.put_tenant(&config, &[]).await?;
+    let set = |config: &mut onecrm_domain::tenant::TenantConfig| {
+        config.integrations.express = Some(express)
+    };
+    let credentials = serde_json::json!({ "api_key": api_key });
+    let target = (tenant, SECRET_INTEGRATION);
+    let name = crate::connect_tenant(crm, secrets, settings, target, &credentials, set).await?;
     println!(
         "{tenant}: Euromsg Express connected (API key in {name}); nightly poll at 02:30 Istanbul"
     );

@@ -7,9 +7,7 @@ use onecrm_adapters::dynamodb::CrmStore;
 use onecrm_adapters::secrets::SecretsManagerStore;
 use onecrm_domain::karel::worker::{KarelLink, KarelLinks, LinkState};
 use onecrm_domain::karel::SECRET_INTEGRATION;
-use onecrm_domain::tenant::{
-    secret_name, KarelCustomField, KarelFieldKind, KarelSettings, TenantId,
-};
+use onecrm_domain::tenant::{KarelCustomField, KarelFieldKind, KarelSettings, TenantId};
 
 pub const DEMO_TOKEN: &str = "demo-karel-token";
 
@@ -84,24 +82,20 @@ pub async fn connect(
     default_representative: Option<i64>,
     delete_collections: bool,
 ) -> Result<()> {
-    let mut config = crate::existing_tenant(crm, tenant).await?;
-    let karel = config
-        .integrations
-        .karel
-        .get_or_insert_with(|| KarelSettings {
-            currency_id: 1,
-            ..KarelSettings::default()
-        });
-    karel.default_representative = default_representative.or(karel.default_representative);
-    karel.delete_collections = delete_collections;
-    let name = secret_name(&settings.tenant_secret_prefix, tenant, SECRET_INTEGRATION);
-    secrets
-        .put(
-            &name,
-            &serde_json::json!({ "api_token": token }).to_string(),
-        )
-        .await?;
-    crm.put_tenant(&config, &[]).await?;
+    let set = |config: &mut onecrm_domain::tenant::TenantConfig| {
+        let karel = config
+            .integrations
+            .karel
+            .get_or_insert_with(|| KarelSettings {
+                currency_id: 1,
+                ..KarelSettings::default()
+            });
+        karel.default_representative = default_representative.or(karel.default_representative);
+        karel.delete_collections = delete_collections;
+    };
+    let credentials = serde_json::json!({ "api_token": token });
+    let target = (tenant, SECRET_INTEGRATION);
+    let name = crate::connect_tenant(crm, secrets, settings, target, &credentials, set).await?;
     println!("{tenant}: Karel connected, token in {name}");
     Ok(())
 }

@@ -18,7 +18,7 @@ use onecrm_domain::logo::ports::LogoStore;
 use onecrm_domain::logo::run::SyncRun;
 use onecrm_domain::logo::worker::envelope;
 use onecrm_domain::logo::SECRET_INTEGRATION;
-use onecrm_domain::tenant::{secret_name, LogoSettings, TenantId};
+use onecrm_domain::tenant::{LogoSettings, TenantId};
 use onecrm_domain::time::to_istanbul_display;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -108,11 +108,10 @@ pub async fn connect(
     logo: LogoSettings,
     credentials: serde_json::Value,
 ) -> Result<()> {
-    let mut config = crate::existing_tenant(crm, tenant).await?;
-    config.integrations.logo = Some(logo);
-    let name = secret_name(&settings.tenant_secret_prefix, tenant, SECRET_INTEGRATION);
-    secrets.put(&name, &credentials.to_string()).await?;
-    crm.put_tenant(&config, &[]).await?;
+    let set =
+        |config: &mut onecrm_domain::tenant::TenantConfig| config.integrations.logo = Some(logo);
+    let target = (tenant, SECRET_INTEGRATION);
+    let name = crate::connect_tenant(crm, secrets, settings, target, &credentials, set).await?;
     println!("{tenant}: Logo connected (credentials in {name}); nightly sync at 02:00 Istanbul");
     Ok(())
 }

@@ -230,6 +230,26 @@ pub(crate) async fn existing_tenant(
         .ok_or_else(|| format!("tenant {tenant} does not exist"))?)
 }
 
+/// Connects an existing tenant to an integration: `set` changes its settings, `credentials` go
+/// into the tenant's secret for that integration (`<prefix><tenant>/<integration>`), then the
+/// tenant is written again (its nightly-job markers with it). Returns the secret's name.
+pub(crate) async fn connect_tenant(
+    crm: &CrmStore,
+    secrets: &SecretsManagerStore,
+    settings: &Settings,
+    (tenant, integration): (&TenantId, &str),
+    credentials: &serde_json::Value,
+    set: impl FnOnce(&mut TenantConfig),
+) -> Result<String, Box<dyn std::error::Error>> {
+    let mut config = existing_tenant(crm, tenant).await?;
+    set(&mut config);
+    let name =
+        onecrm_domain::tenant::secret_name(&settings.tenant_secret_prefix, tenant, integration);
+    secrets.put(&name, &credentials.to_string()).await?;
+    crm.put_tenant(&config, &[]).await?;
+    Ok(name)
+}
+
 async fn add_tenant(
     crm: &CrmStore,
     secrets: &SecretsManagerStore,
