@@ -163,11 +163,24 @@ for _ in $(seq 1 120); do
 done
 [ -n "$found" ] || { tail -20 .local/dev/functions.log; echo "the operator API did not list the Express poll"; exit 1; }
 echo "operator API listed the integration log through make dev"
+# Outbound WhatsApp: a template to the demo customer through crm-api, sent once by the worker
+# to the Graph sandbox, whose signed statuses come back through the webhook up to `read`.
+api="http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/v1"
+reply=$(curl -s --max-time 60 "$api/whatsapp/messages" -H 'authorization: Bearer demo-operator-key' \
+  -d '{"send_id":"smoke-1","card_id":"demo-customer-mehmet","message":{"type":"template","name":"randevu_hatirlatma","language":"tr","parameters":["Mehmet Bey"]}}')
+echo "$reply" | grep -q '"state":"queued"' || { echo "send answered: $reply"; exit 1; }
+for _ in $(seq 1 120); do
+  found=$(curl -s -H 'authorization: Bearer demo-operator-key' "$api/whatsapp/messages/smoke-1" | grep -o '"status":"read"' | head -1 || true)
+  [ -n "$found" ] && break
+  sleep 1
+done
+[ -n "$found" ] || { curl -s -H 'authorization: Bearer demo-operator-key' "$api/whatsapp/messages/smoke-1"; tail -20 .local/dev/functions.log .local/dev/graph-sandbox.log; echo "the send did not reach read"; exit 1; }
+echo "WhatsApp template sent through make dev (Graph sandbox) and read, by its signed statuses"
 curl -s "http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/ui" | grep -q 'Entegrasyon kay' || { echo "the log screen was not served"; exit 1; }
 echo "log screen served at http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/ui"
 stop
 trap - EXIT
-left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --port" >/dev/null || pgrep -f "infra/sandboxes/insurup.py --port" >/dev/null || pgrep -f "infra/sandboxes/karel.py --port" >/dev/null || pgrep -f "logo-sandbox --customers" >/dev/null || pgrep -f "express-sandbox --members" >/dev/null; }
+left() { moto_pid >/dev/null || pgrep -f "invoke-port $LAMBDA_PORT" >/dev/null || pgrep -f "infra/sandboxes/graph.py --webhook" >/dev/null || pgrep -f "infra/sandboxes/insurup.py --port" >/dev/null || pgrep -f "infra/sandboxes/karel.py --port" >/dev/null || pgrep -f "logo-sandbox --customers" >/dev/null || pgrep -f "express-sandbox --members" >/dev/null; }
 for _ in $(seq 1 20); do left || break; sleep 0.5; done
 if left; then
   pgrep -fa "emulator.py|invoke-port $LAMBDA_PORT|infra/sandboxes/graph.py" || true

@@ -49,7 +49,9 @@ sandbox() {
   echo "PARTNER_URL_$upper=http://127.0.0.1:$(cat "$dir/$name.port")" >> "$dir/stack.env"
   export "PARTNER_URL_$upper=http://127.0.0.1:$(cat "$dir/$name.port")"
 }
-sandbox graph "${GRAPH_PORT:-0}" "$py" infra/sandboxes/graph.py
+# WhatsApp sends' statuses come back to the local webhook, signed with the demo App Secret.
+sandbox graph "${GRAPH_PORT:-0}" "$py" infra/sandboxes/graph.py \
+  --webhook "http://127.0.0.1:$lambda_port/lambda-url/whatsapp-inbound/whatsapp"
 sandbox insurup "${INSURUP_PORT:-0}" "$py" infra/sandboxes/insurup.py
 sandbox karel "${KAREL_PORT:-0}" "$py" infra/sandboxes/karel.py
 # Logo's stand-in is Rust: it serves make bench-sync's 100k cari too (infra/logo-sandbox).
@@ -89,7 +91,7 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   Web form (OPTIONS, POST; key wf_demo_key)   http://127.0.0.1:$lambda_port/lambda-url/web-form/web-form
   PBX call events (POST; token pbx_demo_token) http://127.0.0.1:$lambda_port/lambda-url/pbx-call/pbx  (or .../pbx-call/<token>)
   InsurUp webhook (POST; account demo-insurup) http://127.0.0.1:$lambda_port/lambda-url/insurup-policy-webhook/demo-insurup
-  Graph API sandbox (Lead Ads leads)          $graph_url  (POST /sandbox/leads, /sandbox/errors)
+  Graph API sandbox (Lead Ads, WhatsApp sends) $graph_url  (POST /sandbox/leads, /sandbox/errors; GET /sandbox/sends)
   InsurUp sandbox (agent user, REST, send)    $insurup_url  (POST /sandbox/send, /sandbox/expire)
   Karel CRM sandbox (PpOpportunities)         $karel_url  (GET /sandbox/opportunities, POST /sandbox/lock, /sandbox/slow)
   Karel opportunity changes queue (the CRM's) $KAREL_QUEUE_URL
@@ -101,6 +103,7 @@ ONE CRM integrations: local stack is up (make dev). Ctrl-C stops it.
   Log screen (key demo-operator-key)          http://127.0.0.1:$lambda_port/lambda-url/crm-api/ui
   Lambda Invoke API (any function)            http://127.0.0.1:$lambda_port/2015-03-31/functions/<name>/invocations
   WhatsApp events queue                       $WHATSAPP_QUEUE_URL
+  WhatsApp sends queue (crm-api's, the CRM's) $QUEUE_URL_WhatsAppSendQueue
   Dead-letter queues                          $QUEUE_URL_WhatsAppEventsDeadLetterQueue
                                               $QUEUE_URL_MetaLeadEventsDeadLetterQueue
                                               $QUEUE_URL_WebFormEventsDeadLetterQueue
@@ -126,6 +129,9 @@ Mehmet Demir +905321112233. Try:
   .venv/bin/python infra/sandboxes/insurup.py send --secret demo-insurup-secret \\
        --url http://127.0.0.1:$lambda_port/lambda-url/insurup-policy-webhook/demo-insurup \\
        events/insurup-policy-webhook/policy-created.body.json
+
+  curl -s http://127.0.0.1:$lambda_port/lambda-url/crm-api/v1/whatsapp/messages -H 'authorization: Bearer demo-operator-key' \
+       -d '{"card_id":"demo-customer-mehmet","message":{"type":"template","name":"randevu_hatirlatma","language":"tr","parameters":["Mehmet Bey"]}}'
 
 then, in another terminal:
 

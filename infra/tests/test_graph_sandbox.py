@@ -44,5 +44,68 @@ class GraphSandbox(sandbox_http.SandboxTest):
         self.assertEqual(self.call("/sandbox/errors", {"leadgen_id": "555", "code": 7})[0], 400)
 
 
+class WhatsAppSends(sandbox_http.SandboxTest):
+    """Sends as Meta answers them, and the statuses posted back signed."""
+
+    @classmethod
+    def serve(cls):
+        import hashlib
+        import hmac
+        import http.server
+        import threading
+        received = cls.received = []
+
+        class Webhook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+                received.append((self.headers["x-hub-signature-256"] == expected, graph.json.loads(body)))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+        threading.Thread(target=hook.serve_forever, daemon=True).start()
+        return graph.serve(0, samples=False, webhook=f"http://127.0.0.1:{hook.server_address[1]}/", app_secret="s3cret")
+
+    def send(self, to, body=None, token="EAAB"):
+        message = body or {"type": "template", "template": {"name": "randevu_hatirlatma", "language": {"code": "tr"},
+                           "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ayşe"}]}]}}
+        return sandbox_http.call(self.url + "/v21.0/106540352242922/messages",
+                                 dict(message, messaging_product="whatsapp", to=to), token)
+
+    def test_an_accepted_send_is_followed_by_signed_statuses(self):
+        status, body = self.send("905331112233")
+        self.assertEqual(status, 200)
+        wamid = body["messages"][0]["id"]
+        import time
+        for _ in range(50):
+            if len([r for r in self.received if r[1]["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] == wamid]) == 3:
+                break
+            time.sleep(0.1)
+        ours = [r for r in self.received if r[1]["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] == wamid]
+        self.assertEqual([r[1]["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] for r in ours],
+                         ["sent", "delivered", "read"])
+        self.assertTrue(all(signed for signed, _ in ours))
+
+    def test_each_error_class_answers_metas_code(self):
+        def code(to, body=None, token="EAAB"):
+            status, answer = self.send(to, body, token)
+            return status, answer["error"]["code"]
+        self.assertEqual(code("905330000000"), (400, 131026))
+        self.assertEqual(code("905331112233", token="expired-token"), (401, 190))
+        self.assertEqual(code("905331112233", {"type": "template", "template": {"name": "yok", "language": {"code": "tr"}}}),
+                         (404, 132001))
+        self.assertEqual(code("905331112233", {"type": "template", "template": {"name": "teklif_hazir", "language": {"code": "tr"}}}),
+                         (400, 132000))
+        for scripted, status in ((131047, 400), (130429, 429), (131056, 400)):
+            self.assertEqual(sandbox_http.call(self.url + "/sandbox/errors", {"to": "905339998877", "code": scripted, "times": 1}, None)[0], 200)
+            self.assertEqual(code("905339998877", {"type": "text", "text": {"body": "Merhaba"}}), (status, scripted))
+        self.assertEqual(self.send("905339998877", {"type": "text", "text": {"body": "Merhaba"}})[0], 200)
+
+
 if __name__ == "__main__":
     unittest.main()

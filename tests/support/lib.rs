@@ -299,7 +299,7 @@ impl Stack {
     }
 
     pub fn worker(&self, queue: &TestQueue) -> whatsapp_worker::App {
-        whatsapp_worker::App::new(&self.wiring(), queue.max_receive_count)
+        whatsapp_worker::App::new(&self.wiring(), queue.max_receive_count).unwrap()
     }
 
     /// The Graph client pointed at `graph_url` (a wiremock server): passed, never through the

@@ -1,6 +1,6 @@
-//! `crm-api`: the operator API (`GET /v1/...`, `POST /v1/replay`), each call scoped to the
-//! tenant of its API key (`Authorization: Bearer <key>` or `x-api-key`), and the log screen
-//! that uses it (`GET /ui`). Routes: `shared/domain/src/operator/api.rs`.
+//! `crm-api`: the operator API (`GET /v1/...`, `POST /v1/replay`, `POST /v1/whatsapp/messages`),
+//! each call scoped to the tenant of its API key (`Authorization: Bearer <key>` or
+//! `x-api-key`), and the log screen that uses it (`GET /ui`). Routes: `shared/domain/src/operator/api.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use onecrm_domain::envelope::TraceId;
 use onecrm_domain::http::HttpReply;
 use onecrm_domain::operator::api::{ApiRequest, OperatorApi};
 use onecrm_domain::operator::replay::DeadLetters;
+use onecrm_domain::operator::whatsapp::SendPorts;
 use onecrm_domain::ports::IdGenerator;
 use tracing::Instrument;
 
@@ -47,6 +48,11 @@ impl App {
                 calls: wiring.crm.clone(),
                 reads: Arc::new(reads),
                 dead_letters,
+                send: SendPorts {
+                    tenants: wiring.crm.clone(),
+                    sends: wiring.crm.clone(),
+                    queue: wiring.optional_queue("WHATSAPP_SEND_QUEUE_URL"),
+                },
                 log: wiring.log.clone(),
             },
             ids: wiring.ids.clone(),
@@ -55,6 +61,12 @@ impl App {
 }
 
 impl App {
+    /// Sends go to this queue (tests; deployed, `WHATSAPP_SEND_QUEUE_URL`).
+    pub fn sending_to(mut self, queue: Arc<dyn onecrm_domain::ports::EventQueue>) -> Self {
+        self.api.send.queue = Some(queue);
+        self
+    }
+
     /// The operator API itself (`make bench-logs` times its log route in process).
     pub fn api(&self) -> &OperatorApi {
         &self.api

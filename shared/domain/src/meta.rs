@@ -1,7 +1,9 @@
 //! Meta webhooks (WhatsApp Cloud API now, Lead Ads next): the verification handshake and the
-//! `X-Hub-Signature-256` check, implemented once for both.
+//! `X-Hub-Signature-256` check, implemented once for both, and Graph's error body (Lead Ads
+//! reads, WhatsApp sends).
 
 use hmac::{Hmac, Mac};
+use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -109,6 +111,47 @@ pub fn check_handshake<'q>(
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or(HandshakeError::MissingChallenge)
+}
+
+/// Graph's `{"error": {...}}` ([contracts §1.9, §2.7]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GraphError {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub code: Option<i64>,
+    #[serde(default)]
+    pub error_subcode: Option<i64>,
+    #[serde(default)]
+    pub fbtrace_id: Option<String>,
+    /// WhatsApp's `error_data.details`: what exactly was wrong.
+    #[serde(default)]
+    pub error_data: Option<GraphErrorData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GraphErrorData {
+    #[serde(default)]
+    pub details: Option<String>,
+}
+
+impl GraphError {
+    /// Reads `{"error": {...}}` from an answer body, if it is one.
+    pub fn from_body(body: &serde_json::Value) -> Option<GraphError> {
+        serde_json::from_value(body.get("error")?.clone()).ok()
+    }
+
+    /// `Graph 190/460: Error validating access token…` for the log.
+    pub fn describe(&self) -> String {
+        let code = match (self.code, self.error_subcode) {
+            (Some(c), Some(s)) => format!("{c}/{s}"),
+            (Some(c), None) => c.to_string(),
+            _ => "?".into(),
+        };
+        format!("Graph {code}: {}", self.message)
+    }
 }
 
 #[cfg(test)]

@@ -691,5 +691,7 @@ impl crate::web_form::SubmissionGuard for MemoryGuard {
 mod logs;
 mod partners;
 mod runs;
+mod sends;
 
 pub use runs::MemoryRuns;
+pub use sends::{MemorySends, ScriptedSender};

@@ -38,6 +38,9 @@ pub fn tasks(t: &TenantId, owner: &str) -> String {
 pub fn wa_message(t: &TenantId, wamid: &str) -> String {
     format!("T#{t}#WAMSG#{wamid}")
 }
+pub fn wa_send(t: &TenantId, send_id: &str) -> String {
+    format!("T#{t}#WASEND#{send_id}")
+}
 pub fn idempotency(t: &TenantId, k: &IdempotencyKey) -> String {
     format!("T#{t}#IDEM#{}#{}", k.scope, k.key)
 }

@@ -15,6 +15,7 @@
 //! | note               | `T#<t>#CARD#<card>`                  | `NOTE#<created>#<note>`     |                                             |
 //! | task               | `T#<t>#CARD#<card>`                  | `TASK#<task>`               | `T#<t>#TASKS#<owner>` / `<due>#<task>`       |
 //! | outbound message   | `T#<t>#WAMSG#<wamid>`                | `WAMSG`                     |                                             |
+//! | outbound send      | `T#<t>#WASEND#<send id>`             | `WASEND` (state, attempts, wamid once sent) |                             |
 //! | idempotency key    | `T#<t>#IDEM#<scope>#<key>`           | `IDEM`  (TTL `expires_at`)  |                                             |
 //! | form rate counter  | `T#<t>#RATE#<key hash>`              | `<unix minute>` (TTL)       |                                             |
 //! | form Idempotency-Key | `T#<t>#WFKEY#<sha256 of the key>`  | `WFKEY` (trace id; TTL 24 h) |                                            |
@@ -50,6 +51,7 @@ mod messages;
 mod operator;
 mod policies;
 mod runs;
+mod sends;
 mod tenants;
 pub mod tx;
 

@@ -149,6 +149,19 @@ impl Transaction {
         condition: Option<&str>,
         values: Option<Item>,
     ) -> Result<&mut Self, PortError> {
+        self.put_named(label, item, condition, None, values)
+    }
+
+    /// [`Transaction::put_with`] whose condition names attributes through `#names` (reserved
+    /// words such as `state`).
+    pub fn put_named(
+        &mut self,
+        label: &'static str,
+        item: Item,
+        condition: Option<&str>,
+        names: Option<std::collections::HashMap<String, String>>,
+        values: Option<Item>,
+    ) -> Result<&mut Self, PortError> {
         let size = item_size(&item);
         if size > MAX_ITEM_BYTES {
             return Err(PortError::Rejected(format!(
@@ -166,6 +179,7 @@ impl Transaction {
             .table_name(&self.table)
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_string))
+            .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
             .build()
             .map_err(built)?;

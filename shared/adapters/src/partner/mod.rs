@@ -11,6 +11,7 @@ pub mod insurup;
 pub mod karel;
 pub mod logo;
 mod retry;
+pub mod whatsapp;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,6 +140,14 @@ pub struct PartnerResponse {
     pub raw: Vec<u8>,
 }
 
+/// A failed call with the partner's answer, when there was one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerFailure {
+    pub error: PortError,
+    pub status: Option<u16>,
+    pub body: Value,
+}
+
 pub struct PartnerClient {
     /// Built on the first call, not at init: a function's cold start does not pay for the TLS
     /// configuration of a partner it may not call.
@@ -198,6 +207,15 @@ impl PartnerClient {
 
     /// Sends the request; `Ok` is a 2xx answer. Exactly one log record is written per call.
     pub async fn send(&self, request: PartnerRequest<'_>) -> Result<PartnerResponse, PortError> {
+        self.send_answered(request).await.map_err(|f| f.error)
+    }
+
+    /// [`PartnerClient::send`], keeping the partner's answer to a failed call (an error code
+    /// the caller reads itself, such as Graph's send errors).
+    pub async fn send_answered(
+        &self,
+        request: PartnerRequest<'_>,
+    ) -> Result<PartnerResponse, PartnerFailure> {
         let started = Instant::now();
         let breaker_key = (request.tenant.clone(), request.integration);
         if let Err(open_for) = self.breakers.admit(&breaker_key) {
@@ -208,7 +226,11 @@ impl PartnerClient {
             ));
             self.record(&request, Err((&error, None, Value::Null)), 0, started)
                 .await;
-            return Err(error);
+            return Err(PartnerFailure {
+                error,
+                status: None,
+                body: Value::Null,
+            });
         }
         let mut refreshed = false;
         // Only the attempt right after a 401 asks for a new token; later retries (a 429 after
@@ -286,9 +308,18 @@ impl PartnerClient {
                 Ok(response)
             }
             Err((error, status, body)) => {
-                self.record(&request, Err((&error, status, body)), attempt, started)
-                    .await;
-                Err(error)
+                self.record(
+                    &request,
+                    Err((&error, status, body.clone())),
+                    attempt,
+                    started,
+                )
+                .await;
+                Err(PartnerFailure {
+                    error,
+                    status,
+                    body,
+                })
             }
         }
     }

@@ -1,8 +1,6 @@
 //! What Graph's error codes mean for us ([contracts §2.7]): one place, so a code Meta changes
 //! is a one-line fix.
 
-use serde::Deserialize;
-
 /// How to treat a failed Graph call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GraphVerdict {
@@ -14,36 +12,7 @@ pub enum GraphVerdict {
     Final,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct GraphError {
-    #[serde(default)]
-    pub message: String,
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub code: Option<i64>,
-    #[serde(default)]
-    pub error_subcode: Option<i64>,
-    #[serde(default)]
-    pub fbtrace_id: Option<String>,
-}
-
-impl GraphError {
-    /// Reads `{"error": {...}}` from an answer body, if it is one.
-    pub fn from_body(body: &serde_json::Value) -> Option<GraphError> {
-        serde_json::from_value(body.get("error")?.clone()).ok()
-    }
-
-    /// `Graph 190/460: Error validating access token…` for the log.
-    pub fn describe(&self) -> String {
-        let code = match (self.code, self.error_subcode) {
-            (Some(c), Some(s)) => format!("{c}/{s}"),
-            (Some(c), None) => c.to_string(),
-            _ => "?".into(),
-        };
-        format!("Graph {code}: {}", self.message)
-    }
-}
+pub use crate::meta::GraphError;
 
 /// The verdict for an HTTP status and Graph's error, when there is one.
 pub fn classify(status: u16, error: Option<&GraphError>) -> GraphVerdict {

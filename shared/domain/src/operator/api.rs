@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 
 use super::keys::{key_hash, OperatorKey, OperatorKeys, OperatorReads, Scope};
@@ -91,6 +91,8 @@ pub struct OperatorApi {
     pub calls: Arc<dyn CallRepository>,
     pub reads: Arc<dyn OperatorReads>,
     pub dead_letters: Arc<dyn DeadLetters>,
+    /// Outbound WhatsApp.
+    pub send: super::whatsapp::SendPorts,
     /// The payload reads' own records (and the clock).
     pub log: IntegrationLog,
 }
@@ -148,7 +150,7 @@ impl OperatorApi {
             Err(e) => Err(e),
         };
         match answer {
-            Ok(body) => HttpReply::json(200, &body),
+            Ok((status, body)) => HttpReply::json(status, &body),
             Err(e) => HttpReply::error(e.status, e.code, &e.message, e.field, trace),
         }
     }
@@ -172,12 +174,15 @@ impl OperatorApi {
             .ok_or_else(|| refused("invalid_api_key", "no such operator API key"))
     }
 
-    async fn route(&self, key: &OperatorKey, request: &ApiRequest<'_>) -> Answer {
+    async fn route(
+        &self,
+        key: &OperatorKey,
+        request: &ApiRequest<'_>,
+    ) -> Result<(u16, Value), ApiError> {
         let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
-        let method = if segments.as_slice() == ["v1", "replay"] {
-            "POST"
-        } else {
-            "GET"
+        let method = match segments.as_slice() {
+            ["v1", "replay"] | ["v1", "whatsapp", "messages"] => "POST",
+            _ => "GET",
         };
         if request.method != method {
             return Err(ApiError {
@@ -190,7 +195,7 @@ impl OperatorApi {
         let (scope, answer) = match segments.as_slice() {
             ["v1", "logs"] => (Scope::Logs, None),
             ["v1", "traces", _] => (Scope::Logs, None),
-            ["v1", "leads"] => (Scope::Leads, None),
+            ["v1", "leads"] | ["v1", "reports", "attribution"] => (Scope::Leads, None),
             ["v1", "cards", _] => (Scope::Cards, None),
             ["v1", "call-queue"] => (Scope::Calls, None),
             ["v1", "logo", "report"] | ["v1", "express", "status"] | ["v1", "health"] => {
@@ -198,6 +203,10 @@ impl OperatorApi {
             }
             ["v1", "payloads", _] => (Scope::Payloads, None),
             ["v1", "dead-letters"] | ["v1", "replay"] => (Scope::Replay, None),
+            ["v1", "whatsapp", "messages"] | ["v1", "whatsapp", "messages", _] => {
+                (Scope::Send, None)
+            }
+            ["v1", "whatsapp", "link"] => (Scope::Cards, None),
             _ => (
                 Scope::Logs,
                 Some(Err(ApiError::not_found(format!(
@@ -207,7 +216,7 @@ impl OperatorApi {
             ),
         };
         if let Some(answer) = answer {
-            return answer;
+            return answer.map(|v| (200, v));
         }
         if !key.allows(scope) {
             return Err(ApiError {
@@ -218,10 +227,30 @@ impl OperatorApi {
             });
         }
         let query = request.query;
+        let found = |value: Option<Value>, what: String| {
+            value
+                .map(|v| (200, v))
+                .ok_or_else(|| ApiError::not_found(what))
+        };
         match segments.as_slice() {
+            ["v1", "whatsapp", "messages"] => {
+                return Ok(self.send_whatsapp(key, request.body, request.trace).await?)
+            }
+            ["v1", "whatsapp", "messages", send_id] => {
+                let view = self.whatsapp_send(key, send_id).await?;
+                return found(view, format!("no send {send_id}"));
+            }
+            ["v1", "whatsapp", "link"] => {
+                let links = self.whatsapp_link(key, query).await?;
+                return found(links, "no such card".to_string());
+            }
+            _ => {}
+        }
+        let answer = match segments.as_slice() {
             ["v1", "logs"] => self.logs(key, query).await,
             ["v1", "traces", trace] => self.trace(key, trace).await,
             ["v1", "leads"] => self.leads(key, query).await,
+            ["v1", "reports", "attribution"] => self.attribution(key, query).await,
             ["v1", "cards", card] => self.card(key, card).await,
             ["v1", "logo", "report"] => self.logo_report(key).await,
             ["v1", "express", "status"] => self.express_status(key).await,
@@ -230,7 +259,8 @@ impl OperatorApi {
             ["v1", "dead-letters"] => self.dead_letters(key, query).await,
             ["v1", "replay"] => self.replay(key, request).await,
             _ => self.call_queue(key, query).await,
-        }
+        };
+        answer.map(|v| (200, v))
     }
 
     /// The log, newest first: one integration's (or one error code's, or one trace's) in a
@@ -341,6 +371,30 @@ impl OperatorApi {
             .leads_by_source(&key.tenant_id, source, from, to, page)
             .await?;
         Ok(page_json(found))
+    }
+
+    /// How many leads each source and campaign brought in `[from, to)` (default: this month so
+    /// far, Istanbul), and how many are customers now.
+    async fn attribution(&self, key: &OperatorKey, query: &HashMap<String, String>) -> Answer {
+        let now = self.log.clock().now();
+        let to = moment(query, "to")?.unwrap_or(now + Duration::seconds(1));
+        let from = match moment(query, "from")? {
+            Some(from) => from,
+            None => crate::time::istanbul_today(&now)
+                .with_day(1)
+                .and_then(istanbul_day_start)
+                .unwrap_or(to - Duration::days(30)),
+        };
+        if from >= to {
+            return Err(ApiError::bad("from", "must be before `to`"));
+        }
+        if to - from > Duration::days(366) {
+            return Err(ApiError::bad("from", "a range of at most a year"));
+        }
+        let report =
+            crate::attribution::attribution_report(self.crm.clone(), &key.tenant_id, from, to)
+                .await?;
+        Ok(json!(report))
     }
 
     async fn card(&self, key: &OperatorKey, card_id: &str) -> Answer {

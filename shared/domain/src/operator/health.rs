@@ -9,7 +9,7 @@ use super::api::OperatorApi;
 use super::keys::OperatorKey;
 use super::replay::MAX_LOOKED_AT;
 use crate::error::PortError;
-use crate::log::{Integration, LogRecord, LogResult};
+use crate::log::{Integration, LogDirection, LogRecord, LogResult};
 use crate::page::{Page, PageRequest};
 
 /// Log records of a day read per integration; past it the rate is a sample of the newest.
@@ -21,6 +21,8 @@ impl OperatorApi {
     pub(super) async fn health(&self, key: &OperatorKey) -> Result<Value, PortError> {
         let tenant = &key.tenant_id;
         let now = self.log.clock().now();
+        // The log code of a partner refusing our token.
+        let unauthorized = PortError::Unauthorized(String::new()).code();
         let mut integrations = Vec::new();
         for integration in Integration::ALL
             .into_iter()
@@ -61,6 +63,22 @@ impl OperatorApi {
             let last_error = records.iter().find(|r| r.result == LogResult::Error).map(|r| {
                 json!({ "at": r.occurred_at, "code": r.error_code, "message": r.error_message, "trace_id": r.trace_id })
             });
+            // The partner tells us about our token only by accepting or refusing it: the
+            // newest outbound call that did either says whether it is valid now.
+            let token = records
+                .iter()
+                .filter(|r| r.direction == LogDirection::Outbound)
+                .find(|r| {
+                    r.result == LogResult::Success || r.error_code.as_deref() == Some(unauthorized)
+                })
+                .map(|r| {
+                    json!({
+                        "valid": r.result == LogResult::Success,
+                        "checked_at": r.occurred_at,
+                        "message": r.error_message,
+                        "trace_id": r.trace_id,
+                    })
+                });
             let dead_letters = match self.dead_letters.take(integration, MAX_LOOKED_AT).await {
                 Ok(letters) => {
                     self.dead_letters.give_back(integration, &letters).await?;
@@ -97,6 +115,7 @@ impl OperatorApi {
                 "sampled": sampled,
                 "last_success": last_success,
                 "last_error": last_error,
+                "token": token,
                 "dead_letters": dead_letters,
                 "parked": parked,
                 "unparsed": unparsed,

@@ -70,7 +70,7 @@ impl OperatorReads for Reads {
 
 /// A dead-letter queue in memory: what was taken, given back and redriven.
 #[derive(Default)]
-struct Letters {
+pub(super) struct Letters {
     queue: Mutex<Vec<DeadLetter>>,
     redriven: Mutex<Vec<Envelope>>,
 }
@@ -117,14 +117,17 @@ fn letter(tenant: &str, trace: &str) -> DeadLetter {
     }
 }
 
-struct World {
-    letters: Arc<Letters>,
-    api: OperatorApi,
-    log: IntegrationLog,
-    crm: Arc<MemoryCrm>,
+pub(super) struct World {
+    pub letters: Arc<Letters>,
+    pub api: OperatorApi,
+    pub log: IntegrationLog,
+    pub crm: Arc<MemoryCrm>,
+    pub tenants: Arc<MemoryTenants>,
+    pub sends: Arc<MemorySends>,
+    pub queue: Arc<MemoryQueue>,
 }
 
-async fn world() -> World {
+pub(super) async fn world() -> World {
     let clock = Arc::new(FixedClock::at("2026-11-26T12:00:00Z"));
     let sink = Arc::new(MemoryLogSink::default());
     let log = IntegrationLog::new(
@@ -141,6 +144,7 @@ async fn world() -> World {
             vec![Scope::Logs, Scope::Cards, Scope::Leads, Scope::Calls],
         ),
         ("key-a-logs", "acme", vec![Scope::Logs]),
+        ("key-a-send", "acme", vec![Scope::Send, Scope::Cards]),
         ("key-b", "beta", Scope::ALL.to_vec()),
     ] {
         let stored = OperatorKey {
@@ -153,6 +157,9 @@ async fn world() -> World {
     }
     let crm = Arc::new(MemoryCrm::default());
     let letters = Arc::new(Letters::default());
+    let tenants = Arc::new(MemoryTenants::default());
+    let sends = Arc::new(MemorySends::default());
+    let queue = Arc::new(MemoryQueue::default());
     World {
         api: OperatorApi {
             keys,
@@ -162,11 +169,19 @@ async fn world() -> World {
             calls: crm.clone(),
             reads: Arc::new(Reads),
             dead_letters: letters.clone(),
+            send: super::whatsapp::SendPorts {
+                tenants: tenants.clone(),
+                sends: sends.clone(),
+                queue: Some(queue.clone()),
+            },
             log: log.clone(),
         },
         letters,
         log,
         crm,
+        tenants,
+        sends,
+        queue,
     }
 }
 

@@ -2,7 +2,10 @@
 //! our outbound messages.
 
 pub mod event;
+pub mod outbound;
 pub mod parse;
+pub mod refusal;
+pub mod send;
 pub mod status;
 pub mod webhook;
 pub mod wire;
@@ -28,5 +31,7 @@ impl std::fmt::Debug for WhatsAppSecrets {
     }
 }
 
+#[cfg(test)]
+mod send_tests;
 #[cfg(test)]
 mod tests;
