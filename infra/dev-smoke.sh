@@ -176,7 +176,15 @@ for _ in $(seq 1 120); do
 done
 [ -n "$found" ] || { curl -s -H 'authorization: Bearer demo-operator-key' "$api/whatsapp/messages/smoke-1"; tail -20 .local/dev/functions.log .local/dev/graph-sandbox.log; echo "the send did not reach read"; exit 1; }
 echo "WhatsApp template sent through make dev (Graph sandbox) and read, by its signed statuses"
-curl -s "http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/ui" | grep -q 'Entegrasyon kay' || { echo "the log screen was not served"; exit 1; }
+# Read whole before grep: grep -q stops at the first match, and under pipefail curl's broken
+# pipe would fail the check.
+screen=$(curl -s "http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/ui")
+grep -q 'Entegrasyon kay' <<<"$screen" || { echo "the log screen was not served"; exit 1; }
+# The log screen in headless Chromium: filter, a record's detail, a lead's card and a template
+# sent from it; screenshots in .local/screen, the page's timings on this warm stack.
+chromium=$(infra/require-browser.sh)
+$py infra/browser_check.py --url "http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/ui" --key demo-operator-key \
+  --chromium "$chromium" --out .local/screen
 echo "log screen served at http://127.0.0.1:$LAMBDA_PORT/lambda-url/crm-api/ui"
 stop
 trap - EXIT
