@@ -347,6 +347,20 @@ def main():
             out.append(event)
         return out
 
+    send_sample = json.loads((ROOT / "events/crm-api/whatsapp-send.json").read_text(encoding="utf-8"))
+
+    def sends(n):
+        """Templates to the demo customer through crm-api, each its own send id; the worker
+        sends them to the Graph stand-in."""
+        out, run = [], uuid.uuid4().hex[:6]
+        for i in range(n):
+            body = json.loads(send_sample["body"])
+            body["send_id"] = f"cost-{run}-{i}"
+            event = json.loads(json.dumps(send_sample))
+            event["body"] = json.dumps(body, ensure_ascii=False)
+            out.append(event)
+        return out
+
     whatsapp_pair = ("whatsapp-inbound", "whatsapp-worker", "WHATSAPP_QUEUE_URL")
     # (label, integration, functions, events, billed ms per event: a Graph call is slow)
     scenarios = [
@@ -354,6 +368,9 @@ def main():
         ("new lead", "WhatsApp", whatsapp_pair, lambda n: whatsapp("new", n), None),
         ("status update", "WhatsApp", whatsapp_pair, lambda n: whatsapp("status update", n), None),
         ("duplicate delivery", "WhatsApp", whatsapp_pair, lambda n: whatsapp("known", n), None),
+        # An operator's (or the CRM's) template: the route, then the worker's call to Graph.
+        ("template sent", "WhatsApp", ("crm-api", "whatsapp-worker", "WHATSAPP_SEND_QUEUE_URL"),
+         sends, args.billed_ms + 200),
         ("Lead Ads: new lead", "Lead Ads", ("meta-lead", "meta-lead-worker", "META_LEAD_QUEUE_URL"),
          lead_ads, args.billed_ms + 200),
         ("web form: new lead", "web form", ("web-form", "web-form-worker", "WEB_FORM_QUEUE_URL"),

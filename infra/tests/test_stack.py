@@ -43,11 +43,17 @@ class StackTest(unittest.TestCase):
         self.assertEqual(sources["express-member-poll"]["batch_size"], 1)
         self.assertEqual(sources["logo-sync"]["batch_size"], 1)
         self.assertEqual(sources["meta-lead-worker"]["maximum_concurrency"], 5)
-        source = sources["whatsapp-worker"]
+        # The WhatsApp worker has two sources: inbound events, and sends (paced, 2 at once).
+        by_queue = {s["queue_arn"].rsplit(":", 1)[1]: s for s in self.stack.sources()
+                    if s["kind"] == "sqs" and s["binary"] == "whatsapp-worker"}
+        self.assertEqual(sorted(by_queue), ["onecrm-unit-whatsapp-events", "onecrm-unit-whatsapp-sends"])
+        source = by_queue["onecrm-unit-whatsapp-events"]
         self.assertEqual(source["batch_size"], 10)
         self.assertTrue(source["report_batch_item_failures"])
-        self.assertEqual(source["queue_arn"], "arn:aws:sqs:eu-central-1:123456789012:onecrm-unit-whatsapp-events")
         self.assertEqual(source["maximum_concurrency"], 10)
+        sends = by_queue["onecrm-unit-whatsapp-sends"]
+        self.assertTrue(sends["report_batch_item_failures"])
+        self.assertEqual(sends["maximum_concurrency"], 2)
 
     def test_the_nightly_schedules_run_at_two_and_half_past_two_istanbul_time(self):
         schedules = [s for s in self.stack.sources() if s["kind"] == "schedule"]

@@ -207,6 +207,16 @@ async fn a_template_is_sent_once_and_metas_statuses_follow_it() {
     d.work(2).await;
     let state = d.state("e2e-send-1").await;
     assert_eq!(state["delivery"]["status"], "read", "{state}");
+    // The card shows the message and how far it got.
+    let (status, card) = d.call("/v1/cards/send-card-1", None).await;
+    assert_eq!(status, 200, "{card}");
+    let shown = card["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["direction"] == "outbound")
+        .unwrap();
+    assert_eq!(shown["delivery"]["status"], "read", "{shown}");
     // The card's timeline shows the message.
     let timeline = d
         .stack

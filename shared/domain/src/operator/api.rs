@@ -403,7 +403,21 @@ impl OperatorApi {
             return Err(ApiError::not_found(format!("no card {card_id}")));
         };
         let timeline = self.crm.timeline(tenant, card_id, TIMELINE).await?;
-        Ok(json!({ "card": card, "timeline": timeline }))
+        // Messages we sent show how far they got (Meta's statuses update their record).
+        let mut entries = Vec::with_capacity(timeline.len());
+        for entry in timeline {
+            let mut shown = json!(entry);
+            let ours = entry.channel == crate::timeline::Channel::WhatsApp
+                && entry.direction == crate::timeline::Direction::Outbound;
+            if let (true, Some(wamid)) = (ours, &entry.external_id) {
+                if let Some(message) = self.crm.outbound_message(tenant, wamid).await? {
+                    shown["delivery"] = json!({ "status": message.status, "at": message.status_at,
+                        "error_code": message.error_code });
+                }
+            }
+            entries.push(shown);
+        }
+        Ok(json!({ "card": card, "timeline": entries }))
     }
 
     /// The latest Logo reconciliation report, and the run in progress if one is.

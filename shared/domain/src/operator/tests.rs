@@ -125,6 +125,7 @@ pub(super) struct World {
     pub tenants: Arc<MemoryTenants>,
     pub sends: Arc<MemorySends>,
     pub queue: Arc<MemoryQueue>,
+    pub clock: Arc<FixedClock>,
 }
 
 pub(super) async fn world() -> World {
@@ -182,6 +183,7 @@ pub(super) async fn world() -> World {
         tenants,
         sends,
         queue,
+        clock,
     }
 }
 
@@ -475,4 +477,120 @@ async fn health_counts_a_days_records_errors_and_dead_letters_per_integration() 
     assert_eq!(whatsapp["dead_letters"].as_u64(), Some(1), "only acme's");
     assert!(whatsapp["last_success"].is_string());
     assert_eq!(w.letters.queue.lock().unwrap().len(), 2, "given back");
+}
+
+#[tokio::test]
+async fn health_tells_a_partners_token_as_the_partner_last_did() {
+    let w = world().await;
+    let call = |result, error: Option<&str>, at: &str| {
+        let mut entry = LogEntry::new(
+            TenantId::parse("acme").unwrap(),
+            Integration::MetaLeadAds,
+            LogDirection::Outbound,
+            "graph.lead.get",
+            result,
+            TraceId::new(format!("tok-{at}")),
+        )
+        .starts_trace(at.parse().unwrap());
+        if let Some(code) = error {
+            entry = entry.error(code, "unauthorized: Graph 190: Session has expired");
+        }
+        entry
+    };
+    w.clock.advance(chrono::Duration::minutes(1));
+    w.log
+        .write(call(LogResult::Success, None, "2026-11-26T09:00:00Z"))
+        .await;
+    // A throttled call says nothing about the token; a refused one does.
+    w.clock.advance(chrono::Duration::minutes(1));
+    w.log
+        .write(call(
+            LogResult::Error,
+            Some("dependency_unavailable"),
+            "2026-11-26T10:00:00Z",
+        ))
+        .await;
+    w.clock.advance(chrono::Duration::minutes(1));
+    w.log
+        .write(call(
+            LogResult::Error,
+            Some("dependency_unauthorized"),
+            "2026-11-26T11:00:00Z",
+        ))
+        .await;
+    let (_, body) = get(&w, Some("key-a"), "/v1/health", &[]).await;
+    let lead_ads = body["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["integration"] == "meta_lead_ads")
+        .unwrap()
+        .clone();
+    assert_eq!(lead_ads["token"]["valid"], false, "{lead_ads}");
+    assert_eq!(lead_ads["token"]["trace_id"], "tok-2026-11-26T11:00:00Z");
+    w.clock.advance(chrono::Duration::minutes(1));
+    w.log
+        .write(call(LogResult::Success, None, "2026-11-26T11:30:00Z"))
+        .await;
+    let (_, body) = get(&w, Some("key-a"), "/v1/health", &[]).await;
+    let lead_ads = &body["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["integration"] == "meta_lead_ads")
+        .unwrap()["token"];
+    assert_eq!(lead_ads["valid"], true);
+}
+
+#[tokio::test]
+async fn attribution_counts_the_keys_tenants_leads_in_the_range() {
+    let w = world().await;
+    let now = w.log.clock().now();
+    for (tenant, id) in [("acme", "l-a1"), ("acme", "l-a2"), ("beta", "l-b1")] {
+        let card = Card::person_customer(id, "Aday", vec![], now);
+        let touch = crate::party::Touch {
+            channel: crate::timeline::Channel::WebForm,
+            at: now,
+            external_id: None,
+            referral: None,
+            utm: None,
+        };
+        let lead = Card {
+            kind: crate::party::CardKind::Lead,
+            lead: Some(crate::party::LeadDetails {
+                source: crate::party::LeadSource::WebForm,
+                status: crate::party::LeadStatus::New,
+                utm: Default::default(),
+                campaign: None,
+                first_touch: touch.clone(),
+                last_touch: touch,
+            }),
+            ..card
+        };
+        w.crm
+            .create_card(&TenantId::parse(tenant).unwrap(), &lead)
+            .await
+            .unwrap();
+    }
+    let (status, body) = get(&w, Some("key-a"), "/v1/reports/attribution", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"]["leads"], 2, "only acme's: {body}");
+    assert_eq!(body["by_source"]["web_form"]["leads"], 2);
+    let (status, body) = get(
+        &w,
+        Some("key-a"),
+        "/v1/reports/attribution",
+        &[("from", "2026-11-27"), ("to", "2026-11-26")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("from"))
+    );
+    assert_eq!(
+        get(&w, Some("key-a-logs"), "/v1/reports/attribution", &[])
+            .await
+            .0,
+        403
+    );
 }
