@@ -366,11 +366,41 @@ impl OperatorApi {
         let to =
             moment(query, "to")?.unwrap_or_else(|| self.log.clock().now() + Duration::seconds(1));
         let from = moment(query, "from")?.unwrap_or(to - Duration::days(30));
+        let status = query
+            .get("status")
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty());
+        let owner = query
+            .get("owner")
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty());
         let found = self
             .crm
             .leads_by_source(&key.tenant_id, source, from, to, page)
             .await?;
-        Ok(page_json(found))
+        // A list shows who, never how to reach them: phones, e-mails and identity numbers
+        // are masked (the card route shows them to a key with the `cards` scope).
+        let items: Vec<Value> = found
+            .items
+            .into_iter()
+            .filter(|c| {
+                status.is_none_or(|want| {
+                    c.lead
+                        .as_ref()
+                        .is_some_and(|l| json!(l.status).as_str() == Some(want))
+                })
+            })
+            .filter(|c| owner.is_none_or(|want| c.owner.as_deref() == Some(want)))
+            .map(|card| {
+                let (id, name) = (card.card_id.clone(), card.display_name.clone());
+                let mut shown = json!(card);
+                crate::mask::mask_json(&mut shown);
+                shown["card_id"] = json!(id);
+                shown["display_name"] = json!(name);
+                shown
+            })
+            .collect();
+        Ok(json!({ "items": items, "next": found.next }))
     }
 
     /// How many leads each source and campaign brought in `[from, to)` (default: this month so

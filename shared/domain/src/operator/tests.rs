@@ -594,3 +594,66 @@ async fn attribution_counts_the_keys_tenants_leads_in_the_range() {
         403
     );
 }
+
+#[tokio::test]
+async fn lead_lists_mask_how_to_reach_people_and_filter_by_status_and_owner() {
+    let w = world().await;
+    let now = w.log.clock().now();
+    let touch = crate::party::Touch {
+        channel: crate::timeline::Channel::WebForm,
+        at: now,
+        external_id: None,
+        referral: None,
+        utm: None,
+    };
+    let phone = crate::phone::PhoneNumber::parse("0533 412 55 66").unwrap();
+    let lead = Card {
+        kind: crate::party::CardKind::Lead,
+        emails: vec!["ayse.yilmaz@ornek.com".into()],
+        owner: Some("user-7".into()),
+        lead: Some(crate::party::LeadDetails {
+            source: crate::party::LeadSource::WebForm,
+            status: crate::party::LeadStatus::New,
+            utm: Default::default(),
+            campaign: None,
+            first_touch: touch.clone(),
+            last_touch: touch,
+        }),
+        ..Card::person_customer("l-mask", "Ayşe Yılmaz", vec![phone], now)
+    };
+    let acme = TenantId::parse("acme").unwrap();
+    w.crm.create_card(&acme, &lead).await.unwrap();
+    let (status, body) = get(&w, Some("key-a"), "/v1/leads", &[("source", "web_form")]).await;
+    assert_eq!(status, 200, "{body}");
+    let shown = &body["items"][0];
+    assert_eq!(shown["display_name"], "Ayşe Yılmaz");
+    let text = shown.to_string();
+    assert!(!text.contains("5334125566"), "{text}");
+    assert!(!text.contains("ayse.yilmaz@ornek.com"), "{text}");
+    let count = |query: &'static [(&'static str, &'static str)]| {
+        let w = &w;
+        async move {
+            get(w, Some("key-a"), "/v1/leads", query).await.1["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(
+        count(&[
+            ("source", "web_form"),
+            ("status", "new"),
+            ("owner", "user-7")
+        ])
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&[("source", "web_form"), ("status", "converted")]).await,
+        0
+    );
+    assert_eq!(
+        count(&[("source", "web_form"), ("owner", "user-8")]).await,
+        0
+    );
+}
