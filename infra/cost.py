@@ -17,7 +17,7 @@ seen with its items, and priced with DynamoDB's on-demand rules:
                and the event source's receive + delete shared by a batch). Secret reads are counted
                but not charged per event: a warm function reads a secret once per cache period.
 
-  cost.py [--events 20] [--region us-east-1] [--price wru=0.625 ...]
+  cost.py [--events 20] [--region us-east-1] [--price wru=0.625 ...] [--only "template"]
 
 Prices (USD per million unless noted) live in PRICES below; --price overrides one.
 """
@@ -243,6 +243,7 @@ def main():
                     help="assumed billed Lambda time per event, webhook + worker share (AWS, not the emulator)")
     ap.add_argument("--env-file", default=str(ROOT / ".local/test/stack.env"))
     ap.add_argument("--lambda-dir", default=str(ROOT / "target/lambda"))
+    ap.add_argument("--only", help="price only the events whose label contains this text")
     args = ap.parse_args()
     prices = dict(PRICES[args.region])
     for p in args.price:
@@ -383,6 +384,8 @@ def main():
         ("InsurUp: policy issued", "InsurUp", ("insurup-policy-webhook", "insurup-worker", "INSURUP_QUEUE_URL"),
          insurup, None),
     ]
+    if args.only:
+        scenarios = [s for s in scenarios if args.only in s[0]]
     per_event = {}
     for kind, integration, (webhook, worker_name, queue_variable), make_events, billed_ms in scenarios:
         webhook_bin = f"{args.lambda_dir}/{webhook}/bootstrap"

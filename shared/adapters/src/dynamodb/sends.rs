@@ -1,16 +1,14 @@
 //! Outbound WhatsApp sends (`T#<t>#WASEND#<send id>` / `WASEND`). Every change is a conditional
 //! put on the state (and attempt) that was read, so two deliveries of one send never both
-//! claim it, and only the claimer writes its outcome. A sent send's message record (which
-//! Meta's statuses update) and the card's timeline entry go in the same transaction.
+//! claim it, and only the claimer writes its outcome; then the card's timeline entry. The
+//! message record that Meta's statuses update (`WAMSG#<wamid>`) is made by the first status.
 
 use async_trait::async_trait;
 use onecrm_domain::error::PortError;
 use onecrm_domain::tenant::TenantId;
-use onecrm_domain::time::to_sortable;
 use onecrm_domain::whatsapp::outbound::SendStore;
 use onecrm_domain::whatsapp::send::{SendRecord, SendState};
 
-use super::tx::{Committed, Transaction};
 use super::*;
 
 const SK: &str = "WASEND";
@@ -114,55 +112,42 @@ impl SendStore for CrmStore {
     }
 
     async fn finish_send(&self, tenant: &TenantId, record: &SendRecord) -> Result<(), PortError> {
-        let mut tx = Transaction::new(&self.table);
-        tx.put_named(
-            "send",
-            self.send_item(tenant, record)?,
-            Some("#state = :sending AND attempts = :attempts"),
-            Some([("#state".to_string(), "state".to_string())].into()),
-            Some(
-                [
-                    (":sending".to_string(), s(SendState::Sending.as_str())),
-                    (":attempts".to_string(), n(record.attempts)),
-                ]
-                .into(),
-            ),
-        )?;
-        if let (SendState::Sent, Some(wamid)) = (record.state, &record.wamid) {
-            // Statuses may have come first: they keep their status; the send adds who it was.
-            let at = s(to_sortable(&record.updated_at));
-            let update = aws_sdk_dynamodb::types::Update::builder()
-                .key("pk", s(keys::wa_message(tenant, wamid)))
-                .key("sk", s("WAMSG"))
-                .update_expression(
-                    "SET entity = :entity, wamid = :wamid, card_id = :card, send_id = :send, \
-                     #status = if_not_exists(#status, :accepted), \
-                     status_at = if_not_exists(status_at, :at), \
-                     recipient = if_not_exists(recipient, :to)",
-                )
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":entity", s("wa_message"))
-                .expression_attribute_values(":wamid", s(wamid.clone()))
-                .expression_attribute_values(":card", s(record.card_id.clone()))
-                .expression_attribute_values(":send", s(record.send_id.clone()))
-                .expression_attribute_values(":accepted", s("accepted"))
-                .expression_attribute_values(":at", at)
-                .expression_attribute_values(":to", s(record.to.clone()));
-            tx.update("message", update)?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.send_item(tenant, record)?))
+            .condition_expression("#state = :sending AND attempts = :attempts")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", s(SendState::Sending.as_str()))
+            .expression_attribute_values(":attempts", n(record.attempts));
+        if !put_if(put).await? {
+            return Err(PortError::Rejected(format!(
+                "send {} is no longer this delivery's to finish",
+                record.send_id
+            )));
         }
+        // After the outcome, not with it: a transaction would double every unit. Should this
+        // write be lost, the next delivery of the message finds the send settled and writes
+        // it again ([`SendStore::ensure_entry`]).
+        self.ensure_entry(tenant, record).await
+    }
+
+    async fn ensure_entry(&self, tenant: &TenantId, record: &SendRecord) -> Result<(), PortError> {
         // A send that reached Meta is an interaction with the customer; one refused before
         // (no number connected, no such card) is only the send's own record.
         let reached_meta = !record.phone_number_id.is_empty();
-        if matches!(record.state, SendState::Sent | SendState::Failed) && reached_meta {
-            let entry = record.timeline_entry(record.requested_at);
-            tx.put("timeline entry", self.timeline_item(tenant, &entry)?, None)?;
+        if !(matches!(record.state, SendState::Sent | SendState::Failed) && reached_meta) {
+            return Ok(());
         }
-        match tx.commit(&self.client).await? {
-            Committed::Applied => Ok(()),
-            _ => Err(PortError::Rejected(format!(
-                "send {} is no longer this delivery's to finish",
-                record.send_id
-            ))),
-        }
+        let entry = record.timeline_entry(record.requested_at);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.timeline_item(tenant, &entry)?))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
+        Ok(())
     }
 }

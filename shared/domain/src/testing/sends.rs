@@ -74,6 +74,10 @@ impl SendStore for MemorySends {
         Ok(Ok(claimed))
     }
 
+    async fn ensure_entry(&self, _: &TenantId, _: &SendRecord) -> Result<(), PortError> {
+        Ok(())
+    }
+
     async fn finish_send(&self, tenant: &TenantId, record: &SendRecord) -> Result<(), PortError> {
         let mut records = lock(&self.records);
         let key = (tenant.clone(), record.send_id.clone());

@@ -76,10 +76,12 @@ pub trait SendStore: Send + Sync {
         tenant: &TenantId,
         record: &SendRecord,
     ) -> Result<Result<SendRecord, SendRecord>, PortError>;
-    /// Writes a claimed send's outcome (only while it is still `sending` by this claim). A
-    /// sent one also gets its message record (for Meta's statuses) and, sent or failed, the
-    /// card's timeline entry, in the same transaction.
+    /// Writes a claimed send's outcome (only while it is still `sending` by this claim), then
+    /// [`SendStore::ensure_entry`].
     async fn finish_send(&self, tenant: &TenantId, record: &SendRecord) -> Result<(), PortError>;
+    /// The card's timeline entry of a send that reached Meta (sent, or refused by Meta); its
+    /// key is the send's, so writing it again changes nothing.
+    async fn ensure_entry(&self, tenant: &TenantId, record: &SendRecord) -> Result<(), PortError>;
 }
 
 /// A send refused before Meta was called: the HTTP status the route answers, the field.
@@ -303,19 +305,11 @@ impl OutboundWorker {
             .await;
         claimed.updated_at = self.log.clock().now();
         match outcome {
+            // The Graph call's own record says it (status, wamid): no second record.
             Ok(accepted) => {
                 claimed.state = SendState::Sent;
-                claimed.wamid = Some(accepted.wamid.clone());
+                claimed.wamid = Some(accepted.wamid);
                 self.sends.finish_send(tenant, &claimed).await?;
-                let entry = self
-                    .entry(&envelope, opened, LogResult::Success, attempt)
-                    .card_id(claimed.card_id.clone())
-                    .external_message(format!(
-                        "sent as {} ({})",
-                        accepted.wamid,
-                        accepted.message_status.as_deref().unwrap_or("accepted")
-                    ));
-                self.log.write(entry).await;
                 Ok(())
             }
             Err(SendFailure::Refused(refusal)) => {
@@ -420,6 +414,10 @@ impl OutboundWorker {
                     .await
             }
             _ => {
+                // Settled, but its timeline entry may have been lost with the last delivery.
+                self.sends
+                    .ensure_entry(&envelope.tenant_id, &current)
+                    .await?;
                 let entry = self
                     .entry(envelope, opened, LogResult::Duplicate, attempt)
                     .card_id(current.card_id.clone())
