@@ -264,6 +264,8 @@ async fn each_of_metas_error_classes_ends_as_users_expect() {
         ("e2e-pair", "0533 412 10 05", 400, meta_error(131056, "pair rate limit hit"), "waiting", "whatsapp_pair_rate_limited"),
         ("e2e-token", "0533 412 10 06", 401, meta_error(190, "Session has expired"), "waiting", "whatsapp_token_invalid"),
         ("e2e-unknown", "0533 412 10 07", 502, json!("Bad Gateway"), "uncertain", "whatsapp_outcome_unknown"),
+        // A 5xx may come after Meta took the message, whatever its code: never sent again.
+        ("e2e-500", "0533 412 10 08", 500, meta_error(131000, "Something went wrong"), "uncertain", "whatsapp_outcome_unknown"),
     ];
     for (i, (send_id, phone, status, body, _, _)) in cases.iter().enumerate() {
         let card = format!("err-card-{i}");

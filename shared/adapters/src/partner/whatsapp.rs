@@ -69,7 +69,12 @@ impl GraphMessages {
 /// Only a refused token is worth the one re-read of the secret; every other answer with a
 /// Graph code is Meta's verdict on this message, read by the domain. Without a code the
 /// status decides (429 and 503: not taken, sent again; others: maybe taken, never again).
-fn send_verdict(_status: u16, body: &Value) -> Option<Verdict> {
+fn send_verdict(status: u16, body: &Value) -> Option<Verdict> {
+    // A 5xx may come after Meta took the message, whatever its code says: the status decides
+    // (503 is sent again; the others are an unknown outcome).
+    if status >= 500 {
+        return None;
+    }
     let error = GraphError::from_body(body)?;
     Some(match error.code {
         Some(0 | 190) => Verdict::Unauthorized(error.describe()),
@@ -138,6 +143,10 @@ impl MessageSender for GraphMessages {
                         "Meta answered 2xx without a message id".into(),
                     ))),
                 }
+            }
+            // Maybe sent: never read as a refusal, whatever the body says.
+            Err(failure) if matches!(failure.error, PortError::OutcomeUnknown(_)) => {
+                Err(SendFailure::Port(failure.error))
             }
             Err(failure) => match GraphError::from_body(&failure.body) {
                 Some(GraphError {

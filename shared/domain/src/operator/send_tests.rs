@@ -99,7 +99,35 @@ async fn a_template_is_queued_once_per_send_id() {
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].kind, "whatsapp.send");
     assert_eq!(queued[0].payload["requested_by"], "key-a-send");
-    // The same send id again: the send as it stands, nothing new sent once it left the queue.
+    // Asked again while still queued: queued again (the worker's claim sends it once).
+    let again = call(
+        &w,
+        "POST",
+        "key-a-send",
+        "/v1/whatsapp/messages",
+        &[],
+        template("s-1", "c-acme"),
+    )
+    .await;
+    assert_eq!((again.0, &again.1["duplicate"]), (200, &json!(true)));
+    assert_eq!(w.queue.sent().len(), 2);
+    // The same id for another message is refused, naming the field.
+    let other = json!({ "send_id": "s-1", "card_id": "c-acme",
+        "message": { "type": "template", "name": "hosgeldiniz", "language": "tr" } });
+    let (status, body) = call(
+        &w,
+        "POST",
+        "key-a-send",
+        "/v1/whatsapp/messages",
+        &[],
+        other,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("send_id_reused"))
+    );
+    // The same send id once it left the queue: the send as it stands, nothing queued.
     let acme = TenantId::parse("acme").unwrap();
     let mut sent = w.sends.get(&acme, "s-1").unwrap();
     sent.state = SendState::Sent;
@@ -118,7 +146,7 @@ async fn a_template_is_queued_once_per_send_id() {
     .await;
     assert_eq!((status, &body["duplicate"]), (200, &json!(true)));
     assert_eq!(body["send"]["state"], "sent");
-    assert_eq!(w.queue.sent().len(), 1);
+    assert_eq!(w.queue.sent().len(), 2);
     let (status, body) = call(
         &w,
         "GET",

@@ -49,6 +49,30 @@ async fn send_view(
     Ok(json!({ "send": record, "delivery": delivery }))
 }
 
+/// The queue message of a send (the worker reads it as the CRM's own would be).
+fn envelope_of(key: &OperatorKey, record: &SendRecord) -> Envelope {
+    let payload = SendRequest {
+        send_id: Some(record.send_id.clone()),
+        card_id: record.card_id.clone(),
+        to: Some(record.to.clone()),
+        message: record.message.clone(),
+        requested_by: Some(record.requested_by.clone()),
+    };
+    Envelope {
+        v: ENVELOPE_VERSION,
+        tenant_id: key.tenant_id.clone(),
+        integration: Integration::WhatsApp,
+        kind: KIND_SEND.to_string(),
+        external_id: record.send_id.clone(),
+        trace_id: TraceId::new(record.trace_id.clone()),
+        received_at: record.requested_at,
+        // One customer's messages go in order.
+        ordering_key: Some(record.to.clone()),
+        replay_of: None,
+        payload: serde_json::to_value(&payload).unwrap_or_default(),
+    }
+}
+
 impl OperatorApi {
     /// `POST /v1/whatsapp/messages`: 202 with the queued send; the same `send_id` again
     /// answers 200 with that send and sends nothing more.
@@ -80,6 +104,15 @@ impl OperatorApi {
                 t,
             ));
         };
+        // The caller's retry of a send it made is answered from that send, whatever changed
+        // since (the window may have closed, the card gone).
+        if let Some(id) = &request.send_id {
+            if let Some(existing) = self.send.sends.send_record(&key.tenant_id, id).await? {
+                return self
+                    .repeated(key, &request, existing, queue.as_ref(), t)
+                    .await;
+            }
+        }
         let now = self.log.clock().now();
         let send_id = request
             .send_id
@@ -106,59 +139,79 @@ impl OperatorApi {
                 return Ok((status, body));
             }
         };
-        let existing = self.send.sends.create_send(&key.tenant_id, &record).await?;
-        let (status, record) = match existing {
-            // Still queued: its queue message may never have been sent, so it goes again (the
-            // worker's claim keeps it to one send).
-            Some(existing) if existing.state != SendState::Queued => {
-                let view = send_view(self, key, &existing).await?;
-                return Ok((
-                    200,
-                    json!({ "duplicate": true, "send": view["send"], "delivery": view["delivery"] }),
-                ));
-            }
-            Some(existing) => (200, existing),
-            None => (202, record),
-        };
-        let payload = SendRequest {
-            send_id: Some(record.send_id.clone()),
-            requested_by: Some(key.name.clone()),
-            ..request
-        };
-        let trace = TraceId::new(record.trace_id.clone());
-        let envelope = Envelope {
-            v: ENVELOPE_VERSION,
-            tenant_id: key.tenant_id.clone(),
-            integration: Integration::WhatsApp,
-            kind: KIND_SEND.to_string(),
-            external_id: record.send_id.clone(),
-            trace_id: trace.clone(),
-            received_at: record.requested_at,
-            // One customer's messages go in order.
-            ordering_key: Some(record.to.clone()),
-            replay_of: None,
-            payload: serde_json::to_value(&payload).unwrap_or_default(),
-        };
-        queue.enqueue(std::slice::from_ref(&envelope)).await?;
-        if status == 202 {
-            let entry = LogEntry::new(
-                key.tenant_id.clone(),
-                Integration::WhatsApp,
-                LogDirection::Outbound,
-                "whatsapp.send.queued",
-                LogResult::Success,
-                trace,
-            )
-            .starts_trace(record.requested_at)
-            .card_id(record.card_id.clone())
-            .external_id(record.send_id.clone())
-            .payload(envelope.payload.clone())
-            .external_message(format!("queued by operator key {:?}", key.name));
-            self.log.write(entry).await;
+        if let Some(existing) = self.send.sends.create_send(&key.tenant_id, &record).await? {
+            // The same id raced in: one of the two requests made it.
+            return self
+                .repeated(key, &request, existing, queue.as_ref(), t)
+                .await;
         }
+        let envelope = envelope_of(key, &record);
+        if let Err(e) = queue.enqueue(std::slice::from_ref(&envelope)).await {
+            let (status, mut body) = error_body(
+                503,
+                "unavailable",
+                &format!("the send is recorded but could not be queued ({e}); post it again with the same send_id"),
+                None,
+                t,
+            );
+            body["error"]["send_id"] = json!(record.send_id);
+            return Ok((status, body));
+        }
+        let entry = LogEntry::new(
+            key.tenant_id.clone(),
+            Integration::WhatsApp,
+            LogDirection::Outbound,
+            "whatsapp.send.queued",
+            LogResult::Success,
+            envelope.trace_id.clone(),
+        )
+        .starts_trace(record.requested_at)
+        .card_id(record.card_id.clone())
+        .external_id(record.send_id.clone())
+        .external_message(format!("queued by operator key {:?}", key.name));
+        self.log.write(entry).await;
         Ok((
-            status,
-            json!({ "duplicate": status == 200, "send": record, "delivery": Value::Null }),
+            202,
+            json!({ "duplicate": false, "send": record, "delivery": Value::Null }),
+        ))
+    }
+
+    /// A request whose `send_id` exists: 200 with that send (queued again while it is still
+    /// queued: its queue message may never have been sent, and the worker's claim keeps it to
+    /// one send), or 409 when the id was used for another message.
+    async fn repeated(
+        &self,
+        key: &OperatorKey,
+        request: &SendRequest,
+        existing: SendRecord,
+        queue: &dyn EventQueue,
+        t: &str,
+    ) -> Result<(u16, Value), PortError> {
+        let same_to = match &request.to {
+            Some(to) => {
+                crate::phone::PhoneNumber::parse(to).is_ok_and(|p| p.as_str() == existing.to)
+            }
+            None => true,
+        };
+        if existing.card_id != request.card_id || existing.message != request.message || !same_to {
+            return Ok(error_body(
+                409,
+                "send_id_reused",
+                &format!(
+                    "send_id {:?} was used for another message; use a new id",
+                    existing.send_id
+                ),
+                Some("send_id"),
+                t,
+            ));
+        }
+        if existing.state == SendState::Queued {
+            queue.enqueue(&[envelope_of(key, &existing)]).await?;
+        }
+        let view = send_view(self, key, &existing).await?;
+        Ok((
+            200,
+            json!({ "duplicate": true, "send": view["send"], "delivery": view["delivery"] }),
         ))
     }
 

@@ -22,8 +22,10 @@ use crate::tenant::TenantId;
 
 /// Timeline entries read to find the customer's last message (the 24-hour window).
 const WINDOW_LOOKBACK: usize = 50;
-/// A send left `sending` this long ago died mid-call (a Lambda's time is 15 minutes at most).
-const SENDING_ABANDONED_MINUTES: i64 = 15;
+/// A send left `sending` this long ago died mid-call: four times the worker's timeout
+/// (template.yaml: 30 s), and within the send queue's redeliveries (5 × its 60 s visibility),
+/// so the message settles it as uncertain before it could reach the DLQ.
+const SENDING_ABANDONED_SECONDS: i64 = 120;
 
 /// Meta accepted a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,15 +286,16 @@ impl OutboundWorker {
             requested_at: envelope.received_at,
             ..record
         };
+        // Built before the claim: nothing after it may fail before Meta is called.
+        let body = record.message.to_meta(
+            &crate::phone::PhoneNumber::parse(&record.to)
+                .map_err(|e| ProcessError::permanent("invalid_payload", e.to_string()))?,
+            &send_id,
+        );
         let mut claimed = match self.sends.claim_send(tenant, &record).await? {
             Ok(claimed) => claimed,
             Err(current) => return self.already(&envelope, opened, current, attempt, now).await,
         };
-        let body = claimed.message.to_meta(
-            &crate::phone::PhoneNumber::parse(&claimed.to)
-                .map_err(|e| ProcessError::permanent("invalid_payload", e.to_string()))?,
-            &send_id,
-        );
         let outcome = self
             .sender
             .send(
@@ -400,7 +403,7 @@ impl OutboundWorker {
     ) -> Result<(), ProcessError> {
         match current.state {
             SendState::Sending
-                if now - current.updated_at < Duration::minutes(SENDING_ABANDONED_MINUTES) =>
+                if now - current.updated_at < Duration::seconds(SENDING_ABANDONED_SECONDS) =>
             {
                 Err(ProcessError::retryable(
                     "send_in_progress",

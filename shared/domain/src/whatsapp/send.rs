@@ -52,6 +52,50 @@ impl TemplateParameters {
         }
     }
 
+    /// Meta refuses empty parameters, new lines, tabs and more than four spaces in a row.
+    fn validate(&self, field: &str) -> Result<(), FieldError> {
+        if self.len() > MAX_PARAMETERS {
+            return Err(FieldError::new(
+                field,
+                "too_many",
+                format!("at most {MAX_PARAMETERS}"),
+            ));
+        }
+        if let TemplateParameters::Named(named) = self {
+            let bad_name = |k: &String| {
+                k.is_empty()
+                    || !k
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            };
+            if let Some(bad) = named.keys().find(|k| bad_name(k)) {
+                return Err(FieldError::new(
+                    format!("{field}.{bad}"),
+                    "invalid",
+                    "a parameter name: lowercase letters, digits and underscores",
+                ));
+            }
+        }
+        for (i, text) in self.texts().into_iter().enumerate() {
+            let problem = if text.trim().is_empty() {
+                Some("is empty (Meta refuses empty parameters)".to_string())
+            } else if text.chars().count() > MAX_PARAMETER_CHARS {
+                Some(format!("is longer than {MAX_PARAMETER_CHARS} characters"))
+            } else if text.contains('\n') || text.contains('\t') || text.contains("     ") {
+                Some(
+                    "has a new line, a tab or more than 4 spaces in a row (Meta refuses them)"
+                        .into(),
+                )
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(FieldError::new(format!("{field}[{i}]"), "invalid", problem));
+            }
+        }
+        Ok(())
+    }
+
     fn to_meta(&self) -> Vec<Value> {
         match self {
             TemplateParameters::Positional(p) => p
@@ -68,7 +112,7 @@ impl TemplateParameters {
 
 /// What is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OutboundContent {
     /// An approved template: its name, language (`tr`, `en_US`) and parameters.
     Template {
@@ -76,9 +120,10 @@ pub enum OutboundContent {
         language: String,
         #[serde(default, skip_serializing_if = "is_empty_parameters")]
         parameters: TemplateParameters,
-        /// A text header's parameter, when the template has one.
+        /// A text header's parameter, when the template has one (`["…"]`, or `{"name": "…"}`
+        /// for a named-parameter template).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        header: Option<String>,
+        header: Option<TemplateParameters>,
     },
     /// Free text: only inside the customer-service window.
     Text { body: String },
@@ -125,8 +170,7 @@ impl OutboundContent {
             } => {
                 let mut components = Vec::new();
                 if let Some(header) = header {
-                    components.push(json!({ "type": "header",
-                        "parameters": [{ "type": "text", "text": header }] }));
+                    components.push(json!({ "type": "header", "parameters": header.to_meta() }));
                 }
                 if parameters.len() > 0 {
                     components.push(json!({ "type": "body", "parameters": parameters.to_meta() }));
@@ -183,49 +227,16 @@ impl OutboundContent {
                         "a language code such as tr, en or en_US",
                     ));
                 }
-                if parameters.len() > MAX_PARAMETERS {
-                    return Err(FieldError::new(
-                        "message.parameters",
-                        "too_many",
-                        format!("at most {MAX_PARAMETERS}"),
-                    ));
-                }
-                if let TemplateParameters::Named(named) = parameters {
-                    if let Some(bad) = named.keys().find(|k| {
-                        k.is_empty()
-                            || !k
-                                .bytes()
-                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-                    }) {
+                parameters.validate("message.parameters")?;
+                if let Some(header) = header {
+                    header.validate("message.header")?;
+                    if header.len() != 1 {
                         return Err(FieldError::new(
-                            format!("message.parameters.{bad}"),
+                            "message.header",
                             "invalid",
-                            "a parameter name: lowercase letters, digits and underscores",
+                            "a text header takes one parameter",
                         ));
                     }
-                }
-                for (i, text) in parameters.texts().into_iter().enumerate() {
-                    let problem = if text.trim().is_empty() {
-                        Some("is empty (Meta refuses empty parameters)".to_string())
-                    } else if text.chars().count() > MAX_PARAMETER_CHARS {
-                        Some(format!("is longer than {MAX_PARAMETER_CHARS} characters"))
-                    } else if text.contains('\n') || text.contains('\t') || text.contains("    ") {
-                        Some(
-                            "has a new line, a tab or 4 spaces in a row (Meta refuses them)".into(),
-                        )
-                    } else {
-                        None
-                    };
-                    if let Some(problem) = problem {
-                        return Err(FieldError::new(
-                            format!("message.parameters[{i}]"),
-                            "invalid",
-                            problem,
-                        ));
-                    }
-                }
-                if header.as_ref().is_some_and(|h| h.trim().is_empty()) {
-                    return Err(FieldError::new("message.header", "invalid", "is empty"));
                 }
             }
         }
@@ -244,8 +255,10 @@ fn language_code_ok(code: &str) -> bool {
         && region.is_none_or(|r| r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()))
 }
 
-/// A send as the route accepts it and the CRM queues it.
+/// A send as the route accepts it and the CRM queues it. Unknown fields are refused: a
+/// misspelt `params` must not send a template without its parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SendRequest {
     /// The caller's id for this send: the same id twice sends once. The route makes one up
     /// when it is absent.

@@ -66,6 +66,19 @@ fn requests_name_the_field_that_is_wrong() {
         field(json!({"card_id": "c", "message": {"type": "video"}})),
         "message.type"
     );
+    // A misspelt field is refused, not dropped.
+    let misspelt = json!({"card_id": "c", "message": {"type": "template", "name": "randevu",
+        "language": "tr", "params": ["Ali"]}});
+    assert_eq!(field(misspelt), "message");
+    let tab = json!({"card_id": "c", "message": {"type": "template", "name": "randevu",
+        "language": "tr", "header": ["a\tb"]}});
+    assert_eq!(field(tab), "message.header[0]");
+    let four_spaces = json!({"card_id": "c", "message": {"type": "template", "name": "randevu",
+        "language": "tr", "parameters": ["a    b"]}});
+    assert!(
+        SendRequest::parse(&four_spaces.to_string()).is_ok(),
+        "four spaces are allowed"
+    );
     let ok = SendRequest::parse(
         &json!({"card_id": "c", "message": {"type": "template", "name": "randevu_hatirlatma", "language": "en_US", "parameters": {"first_name": "Ali"}}}).to_string(),
     );
@@ -93,10 +106,16 @@ fn templates_and_texts_become_metas_body() {
         name: "hosgeldin".into(),
         language: "tr".into(),
         parameters: TemplateParameters::Named([("ad".to_string(), "Ali".to_string())].into()),
-        header: Some("ONE".into()),
+        header: Some(TemplateParameters::Named(
+            [("firma".to_string(), "ONE".to_string())].into(),
+        )),
     };
     let body = named.to_meta(&phone("+905331112233"), "s-2");
     assert_eq!(body["template"]["components"][0]["type"], "header");
+    assert_eq!(
+        body["template"]["components"][0]["parameters"][0]["parameter_name"],
+        "firma"
+    );
     assert_eq!(
         body["template"]["components"][1]["parameters"][0]["parameter_name"],
         "ad"
