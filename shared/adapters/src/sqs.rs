@@ -18,8 +18,24 @@ pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 const ENTRY_ATTEMPTS: u32 = 3;
 
 pub struct SqsEventQueue {
-    client: Client,
+    client: ClientSource,
     queue_url: String,
+}
+
+/// A client given, or built from the SDK configuration on first use (a function that sends
+/// only now and then, such as crm-api's WhatsApp sends, does not build it at init).
+enum ClientSource {
+    Ready(Client),
+    Lazy(Box<aws_config::SdkConfig>, std::sync::OnceLock<Client>),
+}
+
+impl ClientSource {
+    fn get(&self) -> &Client {
+        match self {
+            ClientSource::Ready(client) => client,
+            ClientSource::Lazy(sdk, client) => client.get_or_init(|| Client::new(sdk)),
+        }
+    }
 }
 
 /// One message ready to send: body plus the attributes a consumer can filter on.
@@ -62,7 +78,15 @@ fn chunks(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
 impl SqsEventQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
         Self {
-            client,
+            client: ClientSource::Ready(client),
+            queue_url: queue_url.into(),
+        }
+    }
+
+    /// The queue with its client built on the first send.
+    pub fn lazy(sdk: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self {
+            client: ClientSource::Lazy(Box::new(sdk.clone()), std::sync::OnceLock::new()),
             queue_url: queue_url.into(),
         }
     }
@@ -102,6 +126,7 @@ impl SqsEventQueue {
             }
             let out = self
                 .client
+                .get()
                 .send_message_batch()
                 .queue_url(&self.queue_url)
                 .set_entries(Some(entries))

@@ -85,12 +85,11 @@ impl Wiring {
     }
 
     /// The queue named by `variable` when the deployment sets it (Karel's, for the workers that
-    /// feed it): `None` leaves that integration out.
+    /// feed it; WhatsApp sends, for crm-api): `None` leaves that integration out. Its client is
+    /// built on the first send: these functions send only now and then.
     pub fn optional_queue(&self, variable: &str) -> Option<Arc<dyn EventQueue>> {
-        config::optional(variable).map(|url| {
-            Arc::new(SqsEventQueue::new(aws_sdk_sqs::Client::new(&self.sdk), url))
-                as Arc<dyn EventQueue>
-        })
+        config::optional(variable)
+            .map(|url| Arc::new(SqsEventQueue::lazy(&self.sdk, url)) as Arc<dyn EventQueue>)
     }
 
     /// What a webhook's ingress needs; `queue` is where its events go.
