@@ -27,7 +27,6 @@ events/meta-lead/graph-lead.json and one lead for each committed webhook sample.
 """
 import copy
 import hashlib
-import hmac
 import http.server
 import json
 import pathlib
@@ -38,7 +37,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import common  # noqa: E402
+import sign  # noqa: E402  (Meta's X-Hub-Signature-256, the one implementation in infra/)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
@@ -149,7 +150,7 @@ class Sandbox:
                 "metadata": {"display_phone_number": "908503031234", "phone_number_id": phone_number_id},
                 "statuses": [item]}, "field": "messages"}]}]}
             data = json.dumps(payload, separators=(",", ":")).encode()
-            signature = "sha256=" + hmac.new(self.app_secret.encode(), data, hashlib.sha256).hexdigest()
+            signature = sign.signature(data, self.app_secret)
             for _ in range(20):
                 try:
                     request = urllib.request.Request(self.webhook, data=data, method="POST", headers={

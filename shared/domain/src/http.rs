@@ -41,11 +41,7 @@ impl HttpReply {
         field: Option<&str>,
         trace_id: &str,
     ) -> Self {
-        let mut error = json!({ "code": code, "message": message, "trace_id": trace_id });
-        if let Some(field) = field {
-            error["field"] = json!(field);
-        }
-        Self::json(status, &json!({ "error": error }))
+        Self::json(status, &error_body(code, message, field, trace_id))
     }
 
     /// 405 naming the methods the route takes.
@@ -98,4 +94,18 @@ impl HttpReply {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+}
+
+/// The body of [`HttpReply::error`], for a route that adds to it (a translated message).
+pub fn error_body(
+    code: &str,
+    message: &str,
+    field: Option<&str>,
+    trace_id: &str,
+) -> serde_json::Value {
+    let mut error = json!({ "code": code, "message": message, "trace_id": trace_id });
+    if let Some(field) = field {
+        error["field"] = json!(field);
+    }
+    json!({ "error": error })
 }

@@ -173,6 +173,29 @@ impl LogEntry {
         }
     }
 
+    /// A queue worker's record of one queued event: its tenant, trace, id and delivery
+    /// attempt, continuing the trace the webhook's record opened.
+    pub fn for_queued(
+        envelope: &crate::envelope::Envelope,
+        integration: Integration,
+        direction: LogDirection,
+        operation: &str,
+        result: LogResult,
+        attempt: u32,
+    ) -> Self {
+        LogEntry::new(
+            envelope.tenant_id.clone(),
+            integration,
+            direction,
+            operation,
+            result,
+            envelope.trace_id.clone(),
+        )
+        .external_id(envelope.external_id.clone())
+        .attempt(attempt)
+        .follows_trace(envelope.received_at)
+    }
+
     /// The record opens its trace in this integration's log (the webhook's record of a
     /// delivery): it is stored under the time the trace began and found by trace id.
     pub fn starts_trace(mut self, started_at: DateTime<Utc>) -> Self {

@@ -93,17 +93,14 @@ fn shown(money: &Option<Money>) -> String {
 
 impl InsurUpWorker {
     fn entry(&self, envelope: &Envelope, result: LogResult, attempt: u32) -> LogEntry {
-        LogEntry::new(
-            envelope.tenant_id.clone(),
+        LogEntry::for_queued(
+            envelope,
             Integration::InsurUp,
             LogDirection::Inbound,
             "insurup.event.process",
             result,
-            envelope.trace_id.clone(),
+            attempt,
         )
-        .external_id(envelope.external_id.clone())
-        .attempt(attempt)
-        .follows_trace(envelope.received_at)
     }
 
     pub async fn handle(&self, envelope: Envelope, attempt: u32) -> Result<(), ProcessError> {

@@ -79,17 +79,14 @@ impl MetaLeadWorker {
     }
 
     fn entry(&self, envelope: &Envelope, result: LogResult, attempt: u32) -> LogEntry {
-        let entry = LogEntry::new(
-            envelope.tenant_id.clone(),
+        let entry = LogEntry::for_queued(
+            envelope,
             Integration::MetaLeadAds,
             LogDirection::Inbound,
             "meta.leadgen.process",
             result,
-            envelope.trace_id.clone(),
-        )
-        .external_id(envelope.external_id.clone())
-        .attempt(attempt)
-        .follows_trace(envelope.received_at);
+            attempt,
+        );
         match result {
             LogResult::Error | LogResult::Parked => entry.payload(envelope.payload.clone()),
             _ => entry,

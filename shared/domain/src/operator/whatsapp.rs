@@ -22,6 +22,7 @@ pub struct SendPorts {
     pub queue: Option<Arc<dyn EventQueue>>,
 }
 
+/// A refusal as every route answers it (`HttpReply::error`'s body), with its status.
 fn error_body(
     status: u16,
     code: &str,
@@ -29,11 +30,7 @@ fn error_body(
     field: Option<&str>,
     trace: &str,
 ) -> (u16, Value) {
-    let mut error = json!({ "code": code, "message": message, "trace_id": trace });
-    if let Some(field) = field {
-        error["field"] = json!(field);
-    }
-    (status, json!({ "error": error }))
+    (status, crate::http::error_body(code, message, field, trace))
 }
 
 /// A send as the API shows it: the record, and Meta's delivery status once statuses came.

@@ -212,19 +212,17 @@ impl OutboundWorker {
         result: LogResult,
         attempt: u32,
     ) -> LogEntry {
-        let entry = LogEntry::new(
-            envelope.tenant_id.clone(),
+        let entry = LogEntry::for_queued(
+            envelope,
             Integration::WhatsApp,
             LogDirection::Outbound,
             "whatsapp.send",
             result,
-            envelope.trace_id.clone(),
-        )
-        .external_id(envelope.external_id.clone())
-        .attempt(attempt);
+            attempt,
+        );
         // The route's record opened the trace; a send the CRM queued opens it here.
         if opened {
-            entry.follows_trace(envelope.received_at)
+            entry
         } else {
             entry.starts_trace(envelope.received_at)
         }
@@ -345,12 +343,8 @@ impl OutboundWorker {
         };
         record.problem = Some(problem.clone());
         self.sends.finish_send(&envelope.tenant_id, &record).await?;
-        let entry = self
-            .entry(envelope, opened, LogResult::Error, attempt)
-            .card_id(record.card_id.clone())
-            .error(&problem.code, problem.message.clone())
-            .external_message(problem.details.clone().unwrap_or_default());
         match retry {
+            // The message goes back to the queue; the batch's own error record tells it.
             Some(RetryDecision::Later { after_secs }) => Err(ProcessError::retryable(
                 &problem.code,
                 format!("{} (again in about {after_secs}s)", problem.message),
@@ -359,7 +353,13 @@ impl OutboundWorker {
             Some(RetryDecision::AfterFix) => {
                 Err(ProcessError::permanent(&problem.code, problem.message))
             }
+            // Settled: this is the send's one error record.
             _ => {
+                let entry = self
+                    .entry(envelope, opened, LogResult::Error, attempt)
+                    .card_id(record.card_id.clone())
+                    .error(&problem.code, problem.message.clone())
+                    .external_message(problem.details.clone().unwrap_or_default());
                 self.log.write(entry).await;
                 Ok(())
             }

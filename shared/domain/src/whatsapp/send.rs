@@ -62,13 +62,7 @@ impl TemplateParameters {
             ));
         }
         if let TemplateParameters::Named(named) = self {
-            let bad_name = |k: &String| {
-                k.is_empty()
-                    || !k
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            };
-            if let Some(bad) = named.keys().find(|k| bad_name(k)) {
+            if let Some(bad) = named.keys().find(|k| !meta_name(k)) {
                 return Err(FieldError::new(
                     format!("{field}.{bad}"),
                     "invalid",
@@ -208,12 +202,7 @@ impl OutboundContent {
                 parameters,
                 header,
             } => {
-                let name_ok = !name.is_empty()
-                    && name.len() <= 512
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-                if !name_ok {
+                if !meta_name(name) || name.len() > 512 {
                     return Err(FieldError::new(
                         "message.name",
                         "invalid",
@@ -242,6 +231,14 @@ impl OutboundContent {
         }
         Ok(())
     }
+}
+
+/// Template and parameter names as Meta takes them: lowercase letters, digits, underscores.
+fn meta_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// `tr`, `en`, `en_US`, `pt_BR`: Meta's template language codes.

@@ -70,17 +70,14 @@ impl WhatsAppWorker {
         result: LogResult,
         attempt: u32,
     ) -> LogEntry {
-        let entry = LogEntry::new(
-            envelope.tenant_id.clone(),
+        let entry = LogEntry::for_queued(
+            envelope,
             Integration::WhatsApp,
             LogDirection::Inbound,
             operation,
             result,
-            envelope.trace_id.clone(),
-        )
-        .external_id(envelope.external_id.clone())
-        .attempt(attempt)
-        .follows_trace(envelope.received_at);
+            attempt,
+        );
         match result {
             LogResult::Error => entry.payload(envelope.payload.clone()),
             _ => entry,
